@@ -1,0 +1,56 @@
+# EnerLog datalogger firmware: set-up, tests, simulator, build and deploy.
+# `make test` and `make sim` work on a fresh machine: they install everything they use.
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+STAMP     := $(VENV)/.installed
+STUBS     := $(VENV)/stubs-esp32
+DEBS      := mosquitto chromium chromium-driver socat
+PORT      ?=
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup deps debs lib test lint typecheck sim build flash bench clean
+
+setup: deps debs lib
+
+deps: $(STAMP)
+
+$(STAMP): requirements.txt requirements-stubs.txt constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	rm -rf $(STUBS)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target $(STUBS) -r requirements-stubs.txt
+	touch $@
+
+debs:
+	tools/ensure_debs.sh $(DEBS)
+
+lib: $(STAMP)
+	$(PY) tools/fill_lib.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(PY) tools/typecheck.py
+
+test: setup lint typecheck
+	$(BIN)/pytest host_tests
+
+sim: deps lib
+	$(PY) tools/sim/run.py
+
+build: deps lib
+	$(PY) tools/build.py
+
+flash: build
+	@test -n "$(PORT)" || { echo "usage: make flash PORT=/dev/ttyACM0 (or socket://127.0.0.1:7788)"; exit 2; }
+	$(PY) tools/deploy.py --port "$(PORT)"
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf build run artifacts .pytest_cache .mypy_cache .ruff_cache
+	find lib -mindepth 1 ! -name README.md -exec rm -rf {} +

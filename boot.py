@@ -1,0 +1,1 @@
+# Runs first on the board. Kept minimal and unchanging: the firmware itself lives in firmware/.

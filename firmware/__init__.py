@@ -1,0 +1,3 @@
+"""EnerLog-compatible datalogger firmware."""
+
+VERSION = "0.1.0"

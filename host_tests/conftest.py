@@ -1,0 +1,143 @@
+"""Test harness: one suite, two interpreters.
+
+- Modules in ``host_tests/dual/`` hold pure-logic tests written for both runtimes (plain asserts,
+  no fixtures). pytest runs them on CPython as usual, and this plugin runs each module once more
+  under the MicroPython unix port (``mp_runner.py``), reporting every test as ``name[micropython]``.
+- Other modules are CPython-only; they may drive ``micropython`` processes, ptys, a broker, a browser.
+"""
+
+import asyncio
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "host_tests")
+DUAL = os.path.join(HERE, "dual")
+SHIMS = os.path.join(HERE, "shims")
+
+for p in (SHIMS, ROOT, DUAL):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def micropython_path():
+    """The unix-port interpreter: next to this Python (the venv) or on PATH."""
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else shutil.which("micropython")
+
+
+def mp_env(**extra):
+    """Environment for a micropython process that imports firmware, lib and the dual tests."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([ROOT, os.path.join(ROOT, "lib"), DUAL, ".frozen"])
+    env.update(extra)
+    return env
+
+
+def require_tool(name):
+    """The path of a command the test needs; missing is a skip, but a failure under CI=true."""
+    path = micropython_path() if name == "micropython" else shutil.which(name)
+    if not path:
+        msg = "%s is not installed (make test installs it)" % name
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Runs ``async def`` tests in a fresh event loop (no plugin needed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        sig = inspect.signature(pyfuncitem.obj)
+        kwargs = {k: pyfuncitem.funcargs[k] for k in sig.parameters}
+        asyncio.run(pyfuncitem.obj(**kwargs))
+        return True
+    return None
+
+
+_TEST_DEF = re.compile(r"^(?:async\s+)?def\s+(test_\w+)\s*\(", re.M)
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.parent == __import__("pathlib").Path(DUAL) and file_path.name.startswith("test_"):
+        return MicroPythonFile.from_parent(parent, path=file_path)
+    return None
+
+
+class MicroPythonFile(pytest.File):
+    """A dual test module, run under the unix port once; one item per test function."""
+
+    _report = None
+
+    def collect(self):
+        for name in _TEST_DEF.findall(self.path.read_text()):
+            yield MicroPythonItem.from_parent(self, name=name + "[micropython]", test=name)
+
+    def report(self):
+        if self._report is None:
+            exe = require_tool("micropython")
+            tmp = self.config._tmp_path_factory.mktemp("mp-" + self.path.stem)
+            proc = subprocess.run(
+                [exe, os.path.join(HERE, "mp_runner.py"), str(self.path)],
+                capture_output=True, text=True, timeout=300, cwd=ROOT,
+                env=mp_env(MPTEST_TMP=str(tmp)),
+            )
+            self._report = _parse(proc)
+        return self._report
+
+
+def _parse(proc):
+    results, current, lines = {}, None, None
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@MPTEST "):
+            _, status, name, ms = line.split(" ")
+            results[name] = [status, ""]
+            current = name
+        elif line == "@@BEGIN":
+            lines = []
+        elif line == "@@END":
+            results[current][1] = "\n".join(lines)
+            lines = None
+        elif lines is not None:
+            lines.append(line)
+    results["__output__"] = proc.stdout[-4000:] + proc.stderr[-4000:]
+    results["__rc__"] = proc.returncode
+    return results
+
+
+class MicroPythonFailure(Exception):
+    pass
+
+
+class MicroPythonItem(pytest.Item):
+    def __init__(self, *, test, **kwargs):
+        super().__init__(**kwargs)
+        self.test = test
+
+    def runtest(self):
+        report = self.parent.report()
+        if self.test not in report:
+            raise MicroPythonFailure(
+                "%s did not run under MicroPython (exit %s):\n%s"
+                % (self.test, report["__rc__"], report["__output__"])
+            )
+        status, text = report[self.test]
+        if status != "ok":
+            raise MicroPythonFailure(text)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MicroPythonFailure):
+            return "MicroPython unix port:\n" + str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, "%s [micropython]" % self.test
