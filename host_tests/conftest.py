@@ -141,3 +141,52 @@ class MicroPythonItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, "%s [micropython]" % self.test
+
+
+@pytest.fixture
+def pty_pair(tmp_path):
+    """Makes linked pseudo-terminals (socat) and returns a function ``(name) -> (end_a, end_b)``."""
+    procs = []
+
+    def make(name="line", a=None, b=None):
+        exe = require_tool("socat")
+        a = str(a or tmp_path / (name + "-a"))
+        b = str(b or tmp_path / (name + "-b"))
+        procs.append(subprocess.Popen(
+            [exe, "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+            stderr=subprocess.DEVNULL))
+        for _ in range(200):
+            if os.path.exists(a) and os.path.exists(b):
+                return a, b
+            __import__("time").sleep(0.01)
+        raise RuntimeError("socat made no ptys")
+
+    yield make
+    for p in procs:
+        p.terminate()
+        p.wait()
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url, timeout=10.0):
+    """GETs ``url`` until it answers (the server may still be starting); returns the JSON."""
+    import json
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -334,6 +334,9 @@ class Board:
         self.profile = profile
         self.name = profile["name"]
         self.run_dir = run_dir or os.getenv("ENERLOG_RUN") or "run"
+        port = os.getenv("ENERLOG_HTTP_PORT")  # lets tests run beside a `make sim` on 8080
+        if port:
+            profile["http"]["port"] = int(port)
         _makedirs(self.run_dir)
         self.flash = Flash(self._path(profile.get("flash", "flash")))
         self.rs485 = [Rs485(self._path(ch["path"])) for ch in profile["rs485"]]

@@ -1,0 +1,61 @@
+"""Start-up and failure handling of the whole firmware under the MicroPython unix port."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import HERE, ROOT, free_port, http_json, mp_env, require_tool
+
+
+def test_make_sim_starts_serves_and_stops_cleanly(tmp_path):
+    require_tool("socat")
+    port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", str(tmp_path),
+         "--http-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status = http_json("http://127.0.0.1:%d/api/status" % port)
+        assert status["firmware_version"] == __import__("firmware").VERSION
+        assert status["last_reset_cause"] == "power-on"
+        assert status["tasks"]["web"] == {"running": True, "restarts": 0}
+        time.sleep(1.2)
+        # the STATUS LED flashes and POWER is on, seen through the PC board's LED file
+        leds = __import__("json").loads((tmp_path / "leds.json").read_text())
+        assert leds["power"] is True
+    finally:
+        sim.send_signal(signal.SIGINT)
+        out, _ = sim.communicate(timeout=15)
+    assert sim.returncode == 0, out
+    assert "web page on http://127.0.0.1:%d/" % port in out
+    assert "stopped by the console" in out, out
+    assert "sim: stopped" in out
+
+
+def test_task_failing_for_good_resets_the_board_with_cause_crash(tmp_path, pty_pair):
+    mp = require_tool("micropython")
+    for ch in (1, 2, 3):
+        pty_pair(a=tmp_path / ("rs485-%d" % ch), b=tmp_path / ("plant-%d" % ch))
+    port = free_port()
+    env = mp_env(ENERLOG_HTTP_PORT=str(port))
+    proc = subprocess.run([mp, os.path.join(HERE, "mp_scripts", "crash_app.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 75, out  # the PC board's reset: non-zero exit
+    assert "task broken failed (restart 1)" in out and "OSError" in out, out
+    assert "unrecoverable error, restarting" in out, out
+    assert "supervise returned" not in out
+    assert (tmp_path / "flash" / ".reset_cause").read_text() == "crash"
+
+    # The next start (the power cycle) reports the crash as the last reset cause, once.
+    started = subprocess.Popen([mp, "main.py", "pc"], cwd=ROOT, env=dict(env, ENERLOG_RUN=str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status = http_json("http://127.0.0.1:%d/api/status" % port)
+        assert status["last_reset_cause"] == "crash", status
+    finally:
+        started.send_signal(signal.SIGINT)
+        out, _ = started.communicate(timeout=10)
+    assert started.returncode == 0, out
+    assert not (tmp_path / "flash" / ".reset_cause").exists()

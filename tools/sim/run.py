@@ -1,0 +1,89 @@
+"""``make sim``: the firmware under the MicroPython unix port, on the PC board, beside a simulated plant.
+
+Each RS485 channel is a pty pair made by socat: the firmware opens ``run/rs485-N``, the plant
+serves ``run/plant-N``. The firmware is restarted when it asks for a reset (exit 75), as a board
+would reboot. Ctrl-C stops everything cleanly.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESET_EXIT = 75
+CHANNELS = (1, 2, 3)
+
+
+def tool(name):
+    exe = os.path.join(os.path.dirname(sys.executable), name)
+    return exe if os.path.exists(exe) else shutil.which(name)
+
+
+def make_lines(run_dir):
+    """Starts one socat per channel; returns the processes once every pty exists."""
+    socat = tool("socat") or sys.exit("sim: socat is missing (make setup installs it)")
+    procs, paths = [], []
+    for ch in CHANNELS:
+        a, b = os.path.join(run_dir, "rs485-%d" % ch), os.path.join(run_dir, "plant-%d" % ch)
+        procs.append(subprocess.Popen([socat, "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+                                      stderr=subprocess.DEVNULL))
+        paths += [a, b]
+    deadline = time.monotonic() + 5
+    while not all(os.path.exists(p) for p in paths):
+        if time.monotonic() > deadline:
+            sys.exit("sim: socat made no ptys")
+        time.sleep(0.02)
+    return procs
+
+
+def firmware_env(run_dir, http_port):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([ROOT, os.path.join(ROOT, "lib"), ".frozen"])
+    env["ENERLOG_RUN"] = run_dir
+    env["ENERLOG_HTTP_PORT"] = str(http_port)
+    return env
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run-dir", default=os.path.join(ROOT, "run"))
+    ap.add_argument("--http-port", type=int, default=8080)
+    ap.add_argument("--heapsize", help="MicroPython heap, e.g. 192k (default: the port's)")
+    args = ap.parse_args(argv)
+    run_dir = os.path.abspath(args.run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    mp = tool("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
+    cmd = [mp] + (["-X", "heapsize=" + args.heapsize] if args.heapsize else []) + ["main.py", "pc"]
+    lines = make_lines(run_dir)
+    fw = None
+    print("EnerLog simulator: web page on http://127.0.0.1:%d/ (run folder %s); Ctrl-C stops"
+          % (args.http_port, run_dir), flush=True)
+    try:
+        while True:
+            fw = subprocess.Popen(cmd, cwd=ROOT, env=firmware_env(run_dir, args.http_port))
+            rc = fw.wait()
+            if rc != RESET_EXIT:
+                print("sim: firmware exited with %d" % rc, flush=True)
+                return rc
+            print("sim: firmware reset; starting it again (power cycle)", flush=True)
+    except KeyboardInterrupt:
+        if fw and fw.poll() is None:
+            fw.send_signal(signal.SIGINT)
+            try:
+                fw.wait(5)
+            except subprocess.TimeoutExpired:
+                fw.kill()
+        print("sim: stopped", flush=True)
+        return 0
+    finally:
+        for p in lines:
+            p.terminate()
+            p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
