@@ -14,7 +14,7 @@ A board (``Board`` in each module) has:
   ``configure(baud, parity=None, stop=1)``, ``char_us``,
   ``async send(buf)`` (driver enable high, write, wait until the last bit left the wire, release),
   ``async recv(buf, timeout_ms)`` (bytes received into ``buf``, at least 1, or 0 at the timeout),
-  ``discard()`` (drop whatever was received and not read);
+  ``discard()`` (drop what was received and not read; returns the count);
 - ``leds``: dict of ``Led`` by name (power, network, status, rs485_1..3): ``value(on=None)``;
 - ``button``: ``Button`` with ``pressed()``;
 - ``ethernet``: ``Ethernet`` with ``start(hostname)``, ``dhcp()``, ``static(ip, mask, gw, dns)``,

@@ -66,8 +66,11 @@ class Rs485:
             return 0
 
     def discard(self):
+        """Drops what has arrived and not been read; returns how many bytes that was."""
+        n = 0
         while self._uart.any():
-            self._uart.read()
+            n += len(self._uart.read() or b"")
+        return n
 
 
 class Led:

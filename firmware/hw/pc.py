@@ -166,12 +166,17 @@ class Rs485:
             self._arrived(got, ticks_us())
 
     def discard(self):
-        """Drops everything received and not yet read."""
-        self._pull(ticks_us())
-        while self._f.readinto(self._rx_mv) or 0:
-            pass
-        self._rx_len = 0
-        self._wire_end = ticks_us()
+        """Drops what has arrived and not been read; returns how many bytes that was.
+
+        Bytes still on their way (modelled wire time) stay: they have not arrived yet.
+        """
+        now = ticks_us()
+        self._pull(now)
+        n = self._released(now)
+        if n:
+            self._rx_mv[: self._rx_len - n] = self._rx_mv[n : self._rx_len]
+            self._rx_len -= n
+        return n
 
 
 class Led:

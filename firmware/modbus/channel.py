@@ -1,0 +1,166 @@
+"""One Modbus RTU transaction engine per RS485 channel.
+
+One request in flight per bus; t3.5 of silence before each request; stale bytes discarded; the
+driver enable is the port's business (high only while sending). A reply is read until the length
+its header announces, with a timeout for the first byte and an inter-character gap limit after it,
+then checked completely: a reply from the wrong unit or for the wrong function is an error, never
+accepted. Timeouts, CRC and frame errors are retried (``retries``, default 1); an exception reply
+is the device's answer and is not.
+
+Counts per device feed the status page.
+"""
+
+import asyncio
+
+from micropython import const
+
+from firmware import wire
+from firmware.compat import sleep_ms, ticks_diff, ticks_ms, ticks_us
+from firmware.modbus import frame
+from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusError, ReplyTimeout, RequestError
+
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity values
+_BUF = const(260)
+
+
+class DeviceStats:
+    """Bus health of one device (unit id) on a channel."""
+
+    def __init__(self):
+        self.requests = 0
+        self.successes = 0
+        self.timeouts = 0
+        self.crc_errors = 0
+        self.frame_errors = 0
+        self.exceptions = 0
+        self.last_latency_ms = None
+
+    def as_dict(self):
+        return {"requests": self.requests, "successes": self.successes, "timeouts": self.timeouts,
+                "crc_errors": self.crc_errors, "frame_errors": self.frame_errors,
+                "exceptions": self.exceptions, "last_latency_ms": self.last_latency_ms}
+
+
+class Channel:
+    """The master on one RS485 channel (``number`` 1-3) over an adapter ``port``."""
+
+    response_timeout_ms = 500  # until the first byte of the reply
+    retries = 1
+
+    def __init__(self, port, number, baud=9600, parity="N"):
+        self.port = port
+        self.number = number
+        self._tx = bytearray(_BUF)
+        self._rx = bytearray(_BUF)
+        self._rx_mv = memoryview(self._rx)
+        self._lock = asyncio.Lock()
+        self._last = ticks_us()  # end of the last bus activity we saw
+        self.stats = {}
+        self.configure(baud, parity)
+
+    def configure(self, baud, parity="N"):
+        """Sets the line; 8 data bits, 1 stop bit, parity N, E or O."""
+        if baud not in BAUD_RATES:
+            raise RequestError("baud rate %r not one of %s" % (baud, ", ".join(str(b) for b in BAUD_RATES)))
+        if parity not in PARITIES:
+            raise RequestError("parity %r not one of N, E, O" % (parity,))
+        self.baud = baud
+        self.parity = parity
+        self.port.configure(baud, PARITIES[parity])
+        self._t35 = wire.t35_us(baud, parity != "N")
+        # Gap allowed between two characters of one reply. The spec's t1.5 is below the board's
+        # 10 ms scheduler tick at most rates, so a reply is cut only by a silence past t3.5 plus
+        # the tick: a late byte then starts no new frame, it is a broken one.
+        self.gap_ms = self._t35 // 1000 + 12
+
+    def device(self, unit):
+        st = self.stats.get(unit)
+        if st is None:
+            st = self.stats[unit] = DeviceStats()
+        return st
+
+    async def request(self, unit, function, address, quantity=1, values=None, out=None):
+        """Runs one transaction; returns the read values (a list, or bytes copied into ``out``).
+
+        Reads return registers as ints, coils/inputs as bools; with ``out`` (a bytearray) the raw
+        data bytes are copied there instead and their count returned. Writes return None.
+        """
+        n = frame.build(self._tx, unit, function, address, quantity, values)
+        st = self.device(unit)
+        async with self._lock:
+            attempt = 0
+            while True:
+                st.requests += 1
+                t0 = ticks_ms()
+                try:
+                    size = await self._transact(n, function, quantity)
+                except ExceptionReply:
+                    st.exceptions += 1
+                    raise
+                except ModbusError as exc:
+                    if isinstance(exc, ReplyTimeout):
+                        st.timeouts += 1
+                    elif isinstance(exc, CrcError):
+                        st.crc_errors += 1
+                    else:
+                        st.frame_errors += 1
+                    if attempt >= self.retries:
+                        raise
+                    attempt += 1
+                    continue
+                st.successes += 1
+                st.last_latency_ms = ticks_diff(ticks_ms(), t0)
+                break
+            if function in (1, 2, 3, 4):
+                if out is not None:
+                    out[:size] = self._rx_mv[3 : 3 + size]
+                    return size
+                if function in (3, 4):
+                    return frame.registers(self._rx, quantity)
+                return frame.bits(self._rx, quantity)
+            return None
+
+    async def _quiet(self):
+        """Waits for t3.5 of silence on the line, dropping whatever arrives meanwhile."""
+        deadline = ticks_ms()
+        while True:
+            if self.port.discard():
+                self._last = ticks_us()
+            wait = self._t35 - ticks_diff(ticks_us(), self._last)
+            if wait <= 0:
+                return
+            if ticks_diff(ticks_ms(), deadline) > self.response_timeout_ms:
+                raise ReplyTimeout("channel %d: line never quiet" % self.number)
+            await sleep_ms((wait + 999) // 1000)
+
+    async def _transact(self, n, function, quantity):
+        await self._quiet()
+        await self.port.send(memoryview(self._tx)[:n])
+        # Half duplex: whatever came in while we were talking is not the reply.
+        self.port.discard()
+        self._last = ticks_us()
+        rx = self._rx_mv
+        got = 0
+        expect = _BUF
+        timeout = self.response_timeout_ms
+        while got < expect:
+            k = await self.port.recv(rx[got:], timeout)
+            if not k:
+                self._last = ticks_us()
+                if not got:
+                    raise ReplyTimeout("unit %d: no reply in %d ms" % (self._tx[0], timeout))
+                raise FrameError("reply truncated: %d of %s bytes, then silence"
+                                 % (got, expect if expect < _BUF else "?"))
+            got += k
+            timeout = self.gap_ms
+            if expect == _BUF and got >= 3:
+                expect = frame.reply_length(function, quantity, self._rx)
+        if got == expect:
+            # A frame ends with t3.5 of silence; bytes before that belong to it. Waiting here costs
+            # nothing: the next request has to wait for that silence anyway.
+            got += await self.port.recv(rx[got:], (self._t35 + 999) // 1000)
+        self._last = ticks_us()
+        if got > expect:
+            raise FrameError("reply of %d bytes, %d expected" % (got, expect))
+        return frame.check(self._rx, got, self._tx)

@@ -1,0 +1,216 @@
+# Modbus master scenarios against pymodbus slaves behind host_tests/modbus_relay.py.
+# Runs on CPython (imported by the test) and under the MicroPython unix port:
+#   micropython modbus_scenarios.py <pty path>
+# prints one line per scenario: "@@SCENARIO <name> ok|fail <detail>".
+import asyncio
+import sys
+
+from firmware.compat import ticks_diff, ticks_ms
+from firmware.hw.pc import Rs485
+from firmware.modbus.channel import Channel
+from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ReplyTimeout, RequestError
+
+
+def reg(unit, address):  # tools/sim/line.py's register_pattern, restated independently
+    return (unit * 1000 + address * 7) & 0xFFFF
+
+
+def coil(unit, address):
+    return (address * unit) % 3 == 0
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(cond, detail):
+    if not cond:
+        raise Failed(detail)
+
+
+async def expect_error(ch, err, unit, detail):
+    try:
+        await ch.request(unit, 3, 0, 10)
+    except err as exc:
+        return exc
+    except Exception as exc:
+        raise Failed("%s: raised %r, expected %s" % (detail, exc, err.__name__))
+    raise Failed("%s: no error, expected %s" % (detail, err.__name__))
+
+
+async def next_succeeds(ch):
+    got = await ch.request(1, 3, 0, 10)
+    expect(got == [reg(1, a) for a in range(10)], "the next transaction failed: %r" % got)
+
+
+async def read_holding(ch):
+    got = await ch.request(1, 3, 0, 10)
+    expect(got == [reg(1, a) for a in range(10)], got)
+
+
+async def read_holding_full(ch):
+    got = await ch.request(2, 3, 100, 125)
+    expect(got == [reg(2, 100 + a) for a in range(125)], got[:4])
+
+
+async def read_input_full(ch):
+    got = await ch.request(3, 4, 0, 125)
+    expect(got == [reg(3, a) ^ 0xFFFF for a in range(125)], got[:4])
+
+
+async def read_coils_full(ch):
+    got = await ch.request(4, 1, 0, 2000)
+    expect(got == [coil(4, a) for a in range(2000)], got[:8])
+
+
+async def read_discrete_full(ch):
+    got = await ch.request(5, 2, 0, 2000)
+    expect(got == [not coil(5, a) for a in range(2000)], got[:8])
+
+
+async def raw_into_buffer(ch):
+    out = bytearray(250)
+    n = await ch.request(1, 3, 0, 125, out=out)
+    expect(n == 250 and out[0] == reg(1, 0) >> 8 and out[1] == reg(1, 0) & 0xFF, (n, out[:4]))
+
+
+async def write_single_coil(ch):
+    await ch.request(6, 5, 7, 0)
+    await ch.request(6, 5, 8, 1)
+    got = await ch.request(6, 1, 7, 2)
+    expect(got == [False, True], got)
+
+
+async def write_single_register(ch):
+    await ch.request(6, 6, 42, 0xBEEF)
+    expect(await ch.request(6, 3, 42, 1) == [0xBEEF], "read back")
+
+
+async def write_coils_full(ch):
+    values = [(a % 5) == 1 for a in range(1968)]
+    await ch.request(7, 15, 0, values=values)
+    expect(await ch.request(7, 1, 0, 1968) == values, "read back")
+
+
+async def write_registers_full(ch):
+    values = [(a * 257) & 0xFFFF for a in range(123)]
+    await ch.request(8, 16, 100, values=values)
+    expect(await ch.request(8, 3, 100, 123) == values, "read back")
+
+
+async def exception_reply(ch):
+    try:
+        await ch.request(1, 3, 240, 20)  # past the slave's 250 registers
+    except ExceptionReply as exc:
+        expect(exc.code == 2 and "illegal data address" in str(exc), str(exc))
+    else:
+        raise Failed("no exception reply")
+    await next_succeeds(ch)
+
+
+async def request_limits(ch):
+    before = ch.device(1).requests
+    for args in ((3, 0, 126), (4, 0, 0), (1, 0, 2001), (3, 65500, 100)):
+        try:
+            await ch.request(1, *args)
+        except RequestError:
+            pass
+        else:
+            raise Failed("accepted %r" % (args,))
+    for kwargs in ({"values": [0] * 124}, {"values": [70000]}):
+        try:
+            await ch.request(1, 16, 0, **kwargs)
+        except RequestError:
+            pass
+        else:
+            raise Failed("accepted %r" % (kwargs,))
+    expect(ch.device(1).requests == before, "an invalid request reached the bus")
+
+
+async def silent_device(ch):
+    t0 = ticks_ms()
+    exc = await expect_error(ch, ReplyTimeout, 11, "silent")
+    took = ticks_diff(ticks_ms(), t0)
+    expect(ch.device(11).timeouts == 2, "timeouts %d, expected 2 (one retry)" % ch.device(11).timeouts)
+    expect(took < 2 * ch.response_timeout_ms + 300, "took %d ms" % took)
+    expect("no reply" in str(exc), str(exc))
+    await next_succeeds(ch)
+
+
+async def bad_crc(ch):
+    await expect_error(ch, CrcError, 12, "bad crc")
+    expect(ch.device(12).crc_errors == 2, ch.device(12).as_dict())
+    await next_succeeds(ch)
+
+
+async def truncated(ch):
+    exc = await expect_error(ch, FrameError, 13, "truncated")
+    expect("truncated" in str(exc), str(exc))
+    await next_succeeds(ch)
+
+
+async def extra_bytes(ch):
+    exc = await expect_error(ch, FrameError, 14, "extra bytes")
+    expect("expected" in str(exc), str(exc))
+    await next_succeeds(ch)
+
+
+async def wrong_unit(ch):
+    exc = await expect_error(ch, FrameError, 15, "wrong unit")
+    expect("from unit 115, expected 15" in str(exc), str(exc))
+    expect(ch.device(15).successes == 0 and ch.device(15).frame_errors == 2, ch.device(15).as_dict())
+    await next_succeeds(ch)
+
+
+async def wrong_function(ch):
+    exc = await expect_error(ch, FrameError, 16, "wrong function")
+    expect("function 4, expected 3" in str(exc), str(exc))
+    await next_succeeds(ch)
+
+
+async def noise_between_frames(ch):
+    got = await ch.request(17, 3, 0, 10)
+    expect(got == [reg(17, a) for a in range(10)], got)
+    await asyncio.sleep(0.04)  # the line idles; the noise arrives now
+    errors = ch.device(1).frame_errors
+    for _ in range(3):
+        await next_succeeds(ch)
+    expect(ch.device(1).frame_errors == errors, "the noise reached a reply: %r" % ch.device(1).as_dict())
+
+
+async def slow_device(ch):
+    got = await ch.request(18, 3, 0, 10)  # 300 ms is inside the 500 ms response timeout
+    expect(got == [reg(18, a) for a in range(10)], got)
+    expect(ch.device(18).last_latency_ms >= 300, ch.device(18).as_dict())
+
+
+async def stats_counted(ch):
+    st = ch.device(1).as_dict()
+    expect(st["requests"] == st["successes"] + st["exceptions"] and st["successes"] > 10, st)
+    expect(st["exceptions"] == 1, st)  # the exception_reply scenario
+    expect(st["last_latency_ms"] is not None, st)
+
+
+SCENARIOS = [read_holding, read_holding_full, read_input_full, read_coils_full, read_discrete_full,
+             raw_into_buffer, write_single_coil, write_single_register, write_coils_full,
+             write_registers_full, exception_reply, request_limits, silent_device, bad_crc, truncated,
+             extra_bytes, wrong_unit, wrong_function, noise_between_frames, slow_device, stats_counted]
+NAMES = [s.__name__ for s in SCENARIOS]
+
+
+async def run_all(path, report):
+    ch = Channel(Rs485(path), 1)
+    for scenario in SCENARIOS:
+        try:
+            await scenario(ch)
+            report(scenario.__name__, True, "")
+        except Exception as exc:
+            report(scenario.__name__, False, "%r" % (exc,))
+
+
+def _print(name, ok, detail):
+    print("@@SCENARIO %s %s %s" % (name, "ok" if ok else "fail", detail))
+
+
+if __name__ == "__main__":
+    asyncio.run(run_all(sys.argv[1], _print))

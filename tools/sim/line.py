@@ -1,0 +1,72 @@
+"""An RS485 line of pymodbus RTU slaves on a pty, served from a background thread (CPython).
+
+pymodbus is the independent peer: framing or CRC mistakes in the firmware's master are not
+repeated here. Each unit has coils, discrete inputs, holding and input registers 0..N-1.
+"""
+
+import asyncio
+import logging
+import threading
+
+from pymodbus.server import ModbusSerialServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def register_pattern(unit, address):
+    """The value unit ``unit`` holds in register ``address`` until written (tests compute it too)."""
+    return (unit * 1000 + address * 7) & 0xFFFF
+
+
+def device(unit, size=250, bits=2000):
+    """A slave with ``bits`` coils/inputs and ``size`` registers of each kind."""
+    regs = [register_pattern(unit, a) for a in range(size)]
+    coils = [(a * unit) % 3 == 0 for a in range(bits)]
+    return SimDevice(id=unit, simdata=(
+        [SimData(0, values=coils, datatype=DataType.BITS)],
+        [SimData(0, values=[not c for c in coils], datatype=DataType.BITS)],
+        [SimData(0, values=list(regs), datatype=DataType.REGISTERS)],
+        [SimData(0, values=[(r ^ 0xFFFF) for r in regs], datatype=DataType.REGISTERS)],
+    ))
+
+
+class Line:
+    """pymodbus slaves ``units`` answering on the pty ``path``; ``stop()`` ends them."""
+
+    def __init__(self, path, units, baud=9600, devices=None):
+        self.path = path
+        self.devices = devices or [device(u) for u in units]
+        self._baud = baud
+        self._loop = None
+        self._server = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("pymodbus server did not start on %s" % path)
+
+    def _run(self):
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except Exception:
+            pass
+
+    async def _serve(self):
+        # pymodbus binds its transport to the running loop: build the server inside it.
+        # A unit nobody serves stays silent, as on a real bus.
+        self._server = ModbusSerialServer(self.devices, port=self.path, baudrate=self._baud,
+                                          ignore_missing_devices=True)
+        self._loop.call_soon(self._ready.set)
+        await self._server.serve_forever()
+
+    def stop(self):
+        if self._loop and self._server:
+            fut = asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop)
+            try:
+                fut.result(5)
+            except Exception:
+                pass
+        self._thread.join(5)
