@@ -2,10 +2,11 @@
 
 import asyncio
 
-from firmware import VERSION, web
+from firmware import VERSION, identity, web
 from firmware.board import open_board
 from firmware.compat import sleep_ms, ticks_diff, ticks_ms
 from firmware.log import log
+from firmware.settings import Settings
 from firmware.supervisor import Supervisor
 
 
@@ -17,6 +18,8 @@ class Logger:
         self.started = ticks_ms()
         self.supervisor = Supervisor(log)
         self.reset_cause = board.reset_cause()
+        self.settings = Settings(board.flash.root, log)
+        self.identity = identity.load(board.flash.root)
 
     def status(self):
         return {
@@ -24,6 +27,8 @@ class Logger:
             "board": self.board.name,
             "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
             "last_reset_cause": self.reset_cause,
+            "serial_number": self.identity["serial"] if self.identity else None,
+            "settings": self.settings.status,
             "tasks": {name: {"running": r, "restarts": n}
                       for name, (r, n) in self.supervisor.status().items()},
         }
@@ -69,5 +74,7 @@ def run(profile=None, **board_args):
     logger = Logger(board)
     http = board.profile["http"]
     log.info("EnerLog %s on %s, last reset: %s" % (VERSION, board.name, logger.reset_cause))
+    log.info("serial number %s; settings: %s"
+             % (logger.identity["serial"] if logger.identity else "not provisioned", logger.settings.status))
     log.info("web server on http://%s:%d/" % (http["host"], http["port"]))
     supervise(logger, tasks(logger))

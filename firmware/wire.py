@@ -1,9 +1,12 @@
-"""Serial wire timing: how long characters and Modbus silences take at a given line setting."""
+"""Serial wire timing: how long characters and Modbus silences take at a given line setting.
+
+``parity`` follows machine.UART: None for none, 0 for even, 1 for odd.
+"""
 
 
 def char_bits(parity=None, stop=1):
     """Bits on the wire per 8-bit character: start + 8 data + parity + stop."""
-    return 9 + (1 if parity else 0) + stop
+    return 9 + (0 if parity is None else 1) + stop
 
 
 def char_us(baud, parity=None, stop=1):

@@ -1,5 +1,6 @@
 """Start-up and failure handling of the whole firmware under the MicroPython unix port."""
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ def test_make_sim_starts_serves_and_stops_cleanly(tmp_path):
         status = http_json("http://127.0.0.1:%d/api/status" % port)
         assert status["firmware_version"] == __import__("firmware").VERSION
         assert status["last_reset_cause"] == "power-on"
+        assert status["serial_number"] is None  # not provisioned
+        assert status["settings"] == "defaults: no settings stored"
         assert status["tasks"]["web"] == {"running": True, "restarts": 0}
         time.sleep(1.2)
         # the STATUS LED flashes and POWER is on, seen through the PC board's LED file
@@ -48,12 +51,18 @@ def test_task_failing_for_good_resets_the_board_with_cause_crash(tmp_path, pty_p
     assert "supervise returned" not in out
     assert (tmp_path / "flash" / ".reset_cause").read_text() == "crash"
 
-    # The next start (the power cycle) reports the crash as the last reset cause, once.
+    # The next start (the power cycle) reports the crash as the last reset cause, once, and
+    # the identity provisioned meanwhile (never the check code).
+    from firmware import identity
+
+    identity.provision(str(tmp_path / "flash"), "AB12345678", "Q7W3E")
     started = subprocess.Popen([mp, "main.py", "pc"], cwd=ROOT, env=dict(env, ENERLOG_RUN=str(tmp_path)),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         status = http_json("http://127.0.0.1:%d/api/status" % port)
         assert status["last_reset_cause"] == "crash", status
+        assert status["serial_number"] == "AB12345678", status
+        assert "Q7W3E" not in json.dumps(status)
     finally:
         started.send_signal(signal.SIGINT)
         out, _ = started.communicate(timeout=10)

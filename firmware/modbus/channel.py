@@ -68,7 +68,7 @@ class Channel:
         self.baud = baud
         self.parity = parity
         self.port.configure(baud, PARITIES[parity])
-        self._t35 = wire.t35_us(baud, parity != "N")
+        self._t35 = wire.t35_us(baud, PARITIES[parity])
         # Gap allowed between two characters of one reply. The spec's t1.5 is below the board's
         # 10 ms scheduler tick at most rates, so a reply is cut only by a silence past t3.5 plus
         # the tick: a late byte then starts no new frame, it is a broken one.

@@ -4,7 +4,8 @@ from firmware.compat import ticks_add, ticks_diff, ticks_ms
 
 def test_character_and_frame_times():
     assert wire.char_bits() == 10
-    assert wire.char_bits("E") == 11
+    assert wire.char_bits(0) == 11  # even parity is machine.UART's 0: still a parity bit
+    assert wire.char_bits(1) == 11
     assert wire.char_bits(None, 2) == 11
     assert wire.char_us(9600) == 1042  # 10 bits / 9600 baud, rounded up
     assert wire.char_us(115200) == 87

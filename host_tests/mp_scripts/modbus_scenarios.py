@@ -184,6 +184,25 @@ async def slow_device(ch):
     expect(ch.device(18).last_latency_ms >= 300, ch.device(18).as_dict())
 
 
+async def line_settings(ch):
+    for baud, parity in ((1000, "N"), (9600, "X"), (230400, "N")):
+        try:
+            ch.configure(baud, parity)
+        except RequestError as exc:
+            expect(str(baud) in str(exc) or parity in str(exc), str(exc))
+        else:
+            raise Failed("accepted %r" % ((baud, parity),))
+    expect(ch.baud == 9600 and ch.parity == "N", "a rejected setting changed the line")
+    ch.configure(19200, "E")
+    expect(ch.port.char_us == 573, "19200 8E1: 11 bits a character, got %d us" % ch.port.char_us)
+    await next_succeeds(ch)
+    ch.configure(115200, "O")
+    expect(ch.port.char_us == 96 and ch.gap_ms == 13, (ch.port.char_us, ch.gap_ms))
+    await next_succeeds(ch)
+    ch.configure(9600)
+    expect(ch.port.char_us == 1042 and ch.parity == "N", ch.port.char_us)
+
+
 async def stats_counted(ch):
     st = ch.device(1).as_dict()
     expect(st["requests"] == st["successes"] + st["exceptions"] and st["successes"] > 10, st)
@@ -194,7 +213,8 @@ async def stats_counted(ch):
 SCENARIOS = [read_holding, read_holding_full, read_input_full, read_coils_full, read_discrete_full,
              raw_into_buffer, write_single_coil, write_single_register, write_coils_full,
              write_registers_full, exception_reply, request_limits, silent_device, bad_crc, truncated,
-             extra_bytes, wrong_unit, wrong_function, noise_between_frames, slow_device, stats_counted]
+             extra_bytes, wrong_unit, wrong_function, noise_between_frames, slow_device, line_settings,
+             stats_counted]
 NAMES = [s.__name__ for s in SCENARIOS]
 
 

@@ -70,3 +70,20 @@ class Line:
             except Exception:
                 pass
         self._thread.join(5)
+
+
+def main(argv=None):
+    """``python -m tools.sim.line PTY FIRST LAST``: serve units FIRST..LAST until terminated."""
+    import signal
+    import sys
+
+    args = (argv or sys.argv)[1:]
+    path, first, last = args[0], int(args[1]), int(args[2])
+    line = Line(path, range(first, last + 1))
+    print("ready", flush=True)
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    line.stop()
+
+
+if __name__ == "__main__":
+    main()

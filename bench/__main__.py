@@ -1,0 +1,5 @@
+"""``make bench``: every benchmark, figures printed."""
+
+from bench import modbus
+
+modbus.main()

@@ -1,0 +1,57 @@
+"""Helpers for benches and tests: pty lines (socat) with pymodbus slaves in their own processes."""
+
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tool(name):
+    exe = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(exe):
+        return exe
+    import shutil
+
+    return shutil.which(name)
+
+
+class Bus:
+    """``n`` pty pairs in ``folder``; ``serve(i, first, last)`` puts pymodbus slaves on line i."""
+
+    def __init__(self, folder, n):
+        self.procs = []
+        self.master, self.slave = [], []
+        for i in range(n):
+            a, b = os.path.join(folder, "m%d" % i), os.path.join(folder, "s%d" % i)
+            self.procs.append(subprocess.Popen([tool("socat"), "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.master.append(a)
+            self.slave.append(b)
+        deadline = time.monotonic() + 5
+        while not all(os.path.exists(p) for p in self.master + self.slave):
+            if time.monotonic() > deadline:
+                raise RuntimeError("socat made no ptys")
+            time.sleep(0.01)
+
+    def serve(self, i, first, last):
+        p = subprocess.Popen([sys.executable, "-m", "tools.sim.line", self.slave[i], str(first), str(last)],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        self.procs.append(p)
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            p.wait()
+
+
+def micropython(args, timeout=600):
+    """Runs a bench script under the unix port; returns its last line of output."""
+    env = dict(os.environ, MICROPYPATH=":".join([ROOT, os.path.join(ROOT, "lib"), ".frozen"]))
+    res = subprocess.run([tool("micropython")] + args, cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    if res.returncode:
+        raise RuntimeError(res.stdout + res.stderr)
+    return res.stdout.strip().splitlines()[-1]

@@ -1,0 +1,27 @@
+"""Three channels in one loop under the unix port: a dead device on one does not delay the others."""
+
+import json
+import statistics
+
+from conftest import require_tool
+
+from bench.plant import Bus, micropython
+
+
+def test_dead_device_on_one_channel_does_not_slow_the_others(tmp_path):
+    require_tool("socat")
+    require_tool("micropython")
+    bus = Bus(str(tmp_path), 3)
+    try:
+        bus.serve(1, 1, 5)
+        bus.serve(2, 1, 5)  # line 0 has nobody on it: every request there times out
+        r = json.loads(micropython(["bench/mp_modbus.py", "dead", "9600", "5", bus.master[0]] + bus.master[1:],
+                                   timeout=120))
+    finally:
+        bus.close()
+    print(r)
+    assert r["dead_failures"] >= 3, r  # the dead channel really was busy timing out meanwhile
+    for alone, together in zip(r["alone_ms"], r["with_dead_ms"]):
+        a, t = statistics.median(alone), max(together)
+        assert t <= a * 1.05 + 20, (alone, together)
+        assert a <= r["bound_ms"] / 0.9, (a, r["bound_ms"])  # and the live channels ran at wire speed
