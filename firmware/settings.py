@@ -26,8 +26,8 @@ SCHEMA_VERSION = 2
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITIES = ("N", "E", "O")
 CHANNELS = (1, 2, 3)
-DEVICE_TYPES = ("atess_inverter", "bcu_battery", "mbms_battery")  # manual 4.4.1
 MAX_DEVICES_PER_CHANNEL = 20  # manual 3.3.1: 60 devices, 20 per channel
+MAX_DEVICES = 60
 DEFAULT_USER = "admin"  # manual 4.2: admin / admin; stored only as a hash, changed at first login
 DEFAULT_PASSWORD = "admin"
 PASSWORD_MIN = 8
@@ -80,7 +80,9 @@ SCHEMA = {
     },
 }
 _DEVICE = {
-    "type": ("choice", None, DEVICE_TYPES, None),
+    # A register map's name (firmware/maps/<type>.json): adding a map file adds a type, so the
+    # list is not fixed here; firmware/devices.py refuses types with no map when adding.
+    "type": ("name", None, 1, 32),
     "channel": ("choice", None, CHANNELS, None),
     "address": ("int", None, 1, 247),  # Modbus unicast addresses
 }
@@ -268,13 +270,18 @@ def check_devices(devices):
             if bad:
                 raise SettingsError("%s.%s" % (where, k), bad[1], bad[0])
         ch, addr = d["channel"], d["address"]
-        if (ch, addr) in used:  # manual 4.4.1: addresses on a bus are unique
-            raise SettingsError(where + ".address", "address %d is already used on RS485-%d" % (addr, ch),
-                                "duplicate")
+        # Manual 4.4.1: "the 485 communication address of all connected devices cannot be
+        # repeated": one address, one device, whichever channel it is on.
+        for other_ch, other_addr in used:
+            if other_addr == addr:
+                raise SettingsError(where + ".address", "address %d is already used on RS485-%d"
+                                    % (addr, other_ch), "duplicate")
         count[ch] = count.get(ch, 0) + 1
         if count[ch] > MAX_DEVICES_PER_CHANNEL:
             raise SettingsError(where + ".channel", "RS485-%d already has %d devices"
                                 % (ch, MAX_DEVICES_PER_CHANNEL), "full")
+        if len(used) >= MAX_DEVICES:  # unreachable with 3 x 20, kept as the manual's own limit
+            raise SettingsError(where, "the logger already has %d devices" % MAX_DEVICES, "full")
         used.append((ch, addr))
         out.append({"type": d["type"], "channel": ch, "address": addr})
     return out

@@ -109,7 +109,7 @@ _INVALID = (
 )
 
 _BAD_DEVICES = (
-    ([{"type": "pv", "channel": 1, "address": 1}], "devices[0].type: must be one of atess_inverter, bcu_battery"),
+    ([{"type": "pv inverter", "channel": 1, "address": 1}], "devices[0].type: must be 1 to 32 letters"),
     ([{"type": "bcu_battery", "channel": 4, "address": 1}], "devices[0].channel: must be one of 1, 2, 3"),
     ([{"type": "bcu_battery", "channel": 1, "address": 248}], "devices[0].address: must be a whole number from "
                                                               "1 to 247"),
@@ -117,6 +117,9 @@ _BAD_DEVICES = (
     ([{"type": "bcu_battery", "channel": 1}], "devices[0].address: is missing"),
     ([{"type": "bcu_battery", "channel": 1, "address": 1, "name": "x"}], "devices[0].name: unknown setting"),
     ([{"type": "bcu_battery", "channel": 1, "address": 5}, {"type": "mbms_battery", "channel": 1, "address": 5}],
+     "devices[1].address: address 5 is already used on RS485-1"),
+    # manual 4.4.1: unique across all connected devices, not only on one bus
+    ([{"type": "bcu_battery", "channel": 1, "address": 5}, {"type": "mbms_battery", "channel": 3, "address": 5}],
      "devices[1].address: address 5 is already used on RS485-1"),
     ([{"type": "atess_inverter", "channel": 2, "address": a} for a in range(1, 22)],
      "devices[20].channel: RS485-2 already has 20 devices"),
@@ -149,7 +152,7 @@ def test_valid_changes_are_stored_and_identical_ones_write_nothing():
     assert s.update("rs485_3", {"baud": 115200, "parity": "E"})
     devices = [{"type": "atess_inverter", "channel": 1, "address": 1},
                {"type": "bcu_battery", "channel": 1, "address": 2},
-               {"type": "mbms_battery", "channel": 2, "address": 1}]
+               {"type": "mbms_battery", "channel": 2, "address": 3}]
     assert s.replace_devices(devices)
     st, writes = os.stat(root + "/settings.json"), s.store.writes
     assert not s.update("network", {"dhcp": False, "ip": "10.1.2.3"})

@@ -37,6 +37,7 @@ class Line:
     def __init__(self, path, units, baud=9600, devices=None):
         self.path = path
         self.devices = devices or [device(u) for u in units]
+        self.silent = set()  # unit ids whose replies are dropped: a device that went quiet
         self._baud = baud
         self._loop = None
         self._server = None
@@ -58,9 +59,15 @@ class Line:
         # pymodbus binds its transport to the running loop: build the server inside it.
         # A unit nobody serves stays silent, as on a real bus.
         self._server = ModbusSerialServer(self.devices, port=self.path, baudrate=self._baud,
-                                          ignore_missing_devices=True)
+                                          ignore_missing_devices=True, trace_packet=self._trace)
         self._loop.call_soon(self._ready.set)
         await self._server.serve_forever()
+
+    def _trace(self, sending, data):
+        # Replies of silenced units never reach the wire (b"" sends nothing).
+        if sending and data and data[0] in self.silent:
+            return b""
+        return data
 
     def stop(self):
         if self._loop and self._server:

@@ -1,0 +1,206 @@
+"""Device types as data: register maps in ``firmware/maps/<type>.json``, checked at load, decoded on demand.
+
+A map names its blocks to read (function 3 or 4, at most 125 registers each) and its points
+(name, function, address, type, scale, unit, word order; ``writable`` holding registers; ``main``
+values for status pages and uploads; ``models`` for points only some models have). Optional:
+``serial`` (where the device keeps its serial number), ``model`` (a holding register whose value
+tells models apart, e.g. ATESS register 43) and ``interval_s``. Adding a file adds a type; a
+malformed file is refused with a message that names the file and the field.
+
+Values are not stored decoded: the poller keeps each block's raw bytes and ``decode`` reads a
+point out of them when asked (fewer objects per device on a small heap).
+"""
+
+import json
+import os
+import struct
+
+TYPES = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "ascii": 0,
+         "u8_high": 1, "u8_low": 1, "i8_high": 1, "i8_low": 1}
+_MAX_BLOCK = 125
+
+
+class MapError(ValueError):
+    pass
+
+
+class Point:
+    __slots__ = ("name", "function", "address", "type", "count", "scale", "digits", "unit", "order",
+                 "writable", "main", "models")
+
+    def size(self):
+        """Registers the point occupies."""
+        return self.count if self.type == "ascii" else TYPES[self.type]
+
+
+class DeviceMap:
+    """One device type: blocks, points, and where its serial number and model are."""
+
+    def __init__(self, data, where):
+        self.where = where
+        self.type = _need(data, "type", str, where)
+        self.name = data.get("name", self.type)
+        self.interval_s = data.get("interval_s", 10)
+        if not isinstance(self.interval_s, int) or not 1 <= self.interval_s <= 3600:
+            raise MapError("%s: interval_s must be 1-3600 seconds" % where)
+        self.blocks = []
+        for i, b in enumerate(_need(data, "blocks", list, where)):
+            w = "%s: blocks[%d]" % (where, i)
+            fn, addr, count = _need(b, "function", int, w), _need(b, "address", int, w), _need(b, "count", int, w)
+            if fn not in (3, 4):
+                raise MapError("%s.function: blocks read registers: 3 or 4" % w)
+            if not 1 <= count <= _MAX_BLOCK or not 0 <= addr <= 0xFFFF - count + 1:
+                raise MapError("%s: 1-%d registers inside 0-65535" % (w, _MAX_BLOCK))
+            self.blocks.append((fn, addr, count))
+        self.points = []
+        names = []
+        for i, p in enumerate(_need(data, "points", list, where)):
+            pt = self._point(p, "%s: points[%d]" % (where, i))
+            if pt.name in names:
+                raise MapError("%s: points[%d].name: %r is used twice" % (where, i, pt.name))
+            names.append(pt.name)
+            self.points.append(pt)
+        self.serial = data.get("serial")
+        if self.serial is not None:
+            _need(self.serial, "address", int, where + ": serial")
+            if self.serial.get("function", 3) not in (3, 4) or not 1 <= self.serial.get("count", 5) <= 16:
+                raise MapError("%s: serial: function 3 or 4, count 1-16" % where)
+        self.model = data.get("model")
+        if self.model is not None:
+            _need(self.model, "address", int, where + ": model")
+            for r in _need(self.model, "ranges", list, where + ": model"):
+                if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)):
+                    raise MapError("%s: model.ranges: each is [name, first code, last code]" % where)
+
+    def _point(self, p, w):
+        pt = Point()
+        pt.name = _need(p, "name", str, w)
+        pt.function = _need(p, "function", int, w)
+        pt.address = _need(p, "address", int, w)
+        pt.type = _need(p, "type", str, w)
+        if pt.type not in TYPES:
+            raise MapError("%s.type: %r is not one of %s" % (w, pt.type, ", ".join(sorted(TYPES))))
+        pt.count = p.get("count", 1)
+        pt.scale = p.get("scale", 1)
+        if isinstance(pt.scale, bool) or not isinstance(pt.scale, (int, float)) or pt.scale == 0:
+            raise MapError("%s.scale: must be a non-zero number" % w)
+        pt.digits = _digits(pt.scale)
+        pt.unit = p.get("unit", "")
+        pt.order = p.get("word_order", "big")
+        if pt.order not in ("big", "little"):
+            raise MapError("%s.word_order: big or little" % w)
+        pt.writable = bool(p.get("writable", False))
+        pt.main = bool(p.get("main", False))
+        pt.models = p.get("models")
+        if pt.function not in (3, 4):
+            raise MapError("%s.function: points are registers: 3 or 4" % w)
+        if pt.writable and (pt.function != 3 or pt.type not in ("u16", "i16")):
+            raise MapError("%s.writable: only single holding registers (function 3, u16 or i16)" % w)
+        if not pt.writable and self.block_of(pt) is None:
+            raise MapError("%s: register %d (function %d) is in no block" % (w, pt.address, pt.function))
+        return pt
+
+    def block_of(self, pt):
+        """Index of the block that holds all of ``pt``, or None."""
+        for i, (fn, addr, count) in enumerate(self.blocks):
+            if fn == pt.function and addr <= pt.address and pt.address + pt.size() <= addr + count:
+                return i
+        return None
+
+    def point(self, name):
+        for pt in self.points:
+            if pt.name == name:
+                return pt
+        return None
+
+    def model_of(self, code):
+        """The model name whose code range holds ``code`` (None if unknown)."""
+        for name, first, last in self.model["ranges"] if self.model else ():
+            if first <= code <= last:
+                return name
+        return None
+
+    def polled(self, model=None):
+        """Points read each poll: not write-only, and present on ``model``."""
+        return [p for p in self.points if not p.writable and (not p.models or model is None or model in p.models)]
+
+
+def _need(d, key, kind, where):
+    if not isinstance(d, dict) or key not in d:
+        raise MapError("%s: %s is missing" % (where, key))
+    v = d[key]
+    if not isinstance(v, kind) or isinstance(v, bool):
+        raise MapError("%s.%s: wrong type" % (where, key))
+    return v
+
+
+def _digits(scale):
+    d = 0
+    while d < 6 and abs(scale * 10**d - round(scale * 10**d)) > 1e-9:
+        d += 1
+    return d
+
+
+def decode(pt, raw, offset):
+    """The value of point ``pt`` from register bytes ``raw`` starting at byte ``offset``."""
+    t = pt.type
+    if t == "ascii":
+        return bytes(raw[offset : offset + 2 * pt.count]).decode().rstrip("\x00 ").strip()
+    hi = raw[offset]
+    lo = raw[offset + 1]
+    if t in ("u16", "i16"):
+        v = (hi << 8) | lo
+        if t == "i16" and v & 0x8000:
+            v -= 0x10000
+    elif t in ("u8_high", "i8_high", "u8_low", "i8_low"):
+        v = hi if t.endswith("high") else lo
+        if t[0] == "i" and v & 0x80:
+            v -= 0x100
+    else:
+        w0 = (hi << 8) | lo
+        w1 = (raw[offset + 2] << 8) | raw[offset + 3]
+        v = (w0 << 16) | w1 if pt.order == "big" else (w1 << 16) | w0
+        if t == "f32":
+            v = struct.unpack(">f", struct.pack(">I", v))[0]
+        elif t == "i32" and v & 0x80000000:
+            v -= 0x100000000
+    if pt.scale != 1:
+        v = round(v * pt.scale, pt.digits)
+    elif t == "f32":
+        v = round(v, 4)
+    return v
+
+
+def load(path):
+    """The DeviceMap in file ``path``; MapError naming the file if it is malformed."""
+    where = path.rsplit("/", 1)[-1]
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError:
+        raise MapError("%s: cannot be read" % where)
+    except ValueError as exc:
+        raise MapError("%s: not valid JSON (%s)" % (where, exc))
+    m = DeviceMap(data, where)
+    if m.type + ".json" != where:
+        raise MapError("%s: type %r must match the file name" % (where, m.type))
+    return m
+
+
+def folder():
+    return __file__.rsplit("/", 1)[0] + "/maps"
+
+
+def load_all(path=None, log=None):
+    """{type: DeviceMap} for every map file; a malformed file is left out and reported."""
+    path = path or folder()
+    maps = {}
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".json"):
+            try:
+                m = load(path + "/" + name)
+                maps[m.type] = m
+            except MapError as exc:
+                if log:
+                    log.error("register map refused: %s" % exc)
+    return maps

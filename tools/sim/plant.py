@@ -1,0 +1,221 @@
+"""The simulated plant: ATESS PCS, HPS and PBD inverters, BCU and MBMS batteries and meters as
+pymodbus RTU slaves on the three RS485 lines, with values that move plausibly.
+
+SOC drifts, energy counters rise with power, a fault word sets and clears every two minutes.
+Register layouts follow shared/design/register-maps.md (the published tables), not the
+firmware's map files, so a map mistake shows up as a wrong value instead of agreeing with itself.
+
+    python -m tools.sim.plant --run-dir run [--devices N]
+
+serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
+per line silences those devices (they stop answering) until the line is removed.
+"""
+
+import argparse
+import math
+import os
+import signal
+import struct
+import time
+
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from tools.sim.line import Line
+
+MODEL_CODES = {"PCS": 21020, "HPS": 22005, "PBD": 23002}
+T0 = time.monotonic()
+
+
+def _f32(value):
+    hi, lo = struct.unpack(">HH", struct.pack(">f", value))
+    return [hi, lo]
+
+
+def _ascii(text, count):
+    raw = text.encode().ljust(2 * count, b"\x00")[: 2 * count]
+    return [(raw[i] << 8) | raw[i + 1] for i in range(0, 2 * count, 2)]
+
+
+def _u16(v):
+    return int(round(v)) & 0xFFFF
+
+
+class Unit:
+    """One simulated device: its register lists and how they move with time."""
+
+    def __init__(self, channel, address, kind, model=None, serial=None):
+        self.channel, self.address, self.kind, self.model = channel, address, kind, model
+        self.serial = serial or "ATS%d%06d" % (channel, address)
+        self.hr = [0] * 9000 if kind in ("bcu_battery", "mbms_battery", "chint_dtsu666") else [0] * 400
+        self.ir = [0] * (400 if kind != "eastron_sdm630" else 400)
+        self.energy = 1000.0 + address  # kWh
+        self.last = time.monotonic()
+        if kind == "atess_inverter":
+            self.hr[43] = MODEL_CODES[model]
+            self.hr[180:185] = _ascii(self.serial, 5)
+            self.ir[270:280] = _ascii("V3.22-%s" % model, 10)
+        self.update()
+
+    def fault(self, t):
+        return int(t // 60) % 2 == 1 and (t % 60) < 20  # set for 20 s every 2 minutes
+
+    def update(self):
+        now = time.monotonic()
+        t = now - T0 + self.address * 7
+        dt = now - self.last
+        self.last = now
+        soc = 50 + 40 * math.sin(t / 900)
+        kind = self.kind
+        if kind == "atess_inverter":
+            power = 5 + 3 * math.sin(t / 60)  # kW
+            self.energy += power * dt / 3600
+            ir = self.ir
+            ir[0] = _u16(6500 + 100 * math.sin(t / 30))  # PV1 voltage, 0.1 V
+            ir[1] = _u16(5120 + 30 * math.sin(t / 40))  # battery voltage, 0.1 V
+            ir[2] = _u16(-120 + 40 * math.sin(t / 20))  # battery current, 0.1 A, signed
+            ir[3] = _u16(80 + 10 * math.sin(t / 30))
+            ir[4] = ir[5] = ir[6] = _u16(4000 + 5 * math.sin(t / 10))  # 400.0 V line voltage
+            ir[16] = ir[21] = _u16(5000 + 2 * math.sin(t / 5))  # 50.00 Hz
+            ir[17] = _u16(-60 + 20 * math.sin(t / 20))  # battery power, 0.1 kW
+            ir[19] = _u16(power * 10)
+            ir[35] = _u16(450 + 10 * math.sin(t / 100))
+            ir[36] = _u16(330 + 5 * math.sin(t / 100))
+            ir[47] = _u16(soc)
+            ir[49] = _u16(power * 8)
+            ir[51] = _u16(power * 10)
+            ir[62] = _u16((self.energy % 100) * 10)
+            total = int(self.energy * 10)
+            for base in (64, 68, 72, 84, 90, 96):
+                ir[base], ir[base + 1] = total >> 16 & 0xFFFF, total & 0xFFFF
+            ir[113] = _u16(power * 10)
+            ir[171] = (33 << 8) | 25  # BMS max 33 C, min 25 C
+            ir[174], ir[175] = 3436, 3326
+            faulted = self.fault(t)
+            ir[180] = 3 if faulted else 2  # running state: fault / on-grid
+            ir[181] = 0x0004 if faulted else 0
+            ir[192] = 1
+            ir[206] = 3 if faulted else 2
+        elif kind in ("bcu_battery", "mbms_battery"):
+            hr = self.hr
+            hr[0x2100] = _u16(5120 + 30 * math.sin(t / 40))
+            hr[0x2101] = _u16(-150 + 50 * math.sin(t / 20))
+            hr[0x2103], hr[0x2104] = _u16(soc), 98
+            hr[0x2105], hr[0x2106], hr[0x2107], hr[0x2108] = 7, 3436, 12, 3326
+            hr[0x2109], hr[0x210A], hr[0x210B], hr[0x210C] = 3, 331, 9, 250
+            hr[0x210F], hr[0x2110], hr[0x2113] = 1000, 1200, 1
+        elif kind == "chint_dtsu666":
+            power = 3000 + 500 * math.sin(t / 30)  # W
+            self.energy += power * dt / 3600000
+            hr = self.hr
+            for i, v in enumerate([4000, 4000, 4000, 2300 + 5 * math.sin(t / 10), 2301, 2302]):
+                hr[0x2000 + 2 * i : 0x2002 + 2 * i] = _f32(v)  # 0.1 V
+            for i in range(3):
+                hr[0x200C + 2 * i : 0x200E + 2 * i] = _f32(4350 + 100 * i)  # 0.001 A
+            hr[0x2012:0x2014] = _f32(power * 10)  # 0.1 W
+            for i in range(3):
+                hr[0x2014 + 2 * i : 0x2016 + 2 * i] = _f32(power * 10 / 3)
+            hr[0x201A:0x201C] = _f32(1200)
+            hr[0x202A:0x202C] = _f32(990)  # 0.001
+            hr[0x2044:0x2046] = _f32(5000)  # 0.01 Hz
+            hr[0x101E:0x1020] = _f32(self.energy)
+            hr[0x1028:0x102A] = _f32(self.energy / 10)
+        elif kind == "eastron_sdm630":
+            power = 2000 + 300 * math.sin(t / 30)
+            self.energy += power * dt / 3600000
+            ir = self.ir
+            for i, v in enumerate([230.1, 230.2, 230.3, 3.1, 3.2, 3.3, power / 3, power / 3, power / 3]):
+                ir[2 * i : 2 * i + 2] = _f32(v)
+            ir[0x34:0x36] = _f32(power)
+            ir[0x46:0x48] = _f32(50.0)
+            ir[0x48:0x4A] = _f32(self.energy)
+            ir[0x4A:0x4C] = _f32(self.energy / 10)
+            ir[0x156:0x158] = _f32(self.energy * 1.1)
+
+    async def action(self, function_code, start_address, address, count, registers, set_values):
+        """pymodbus calls this before each access: refresh the moving values in place."""
+        self.update()
+        src = self.ir if function_code == 4 else self.hr
+        if function_code in (3, 4) and not set_values:
+            registers[address - start_address : address - start_address + count] = src[address : address + count]
+        elif set_values and function_code in (6, 16):
+            self.hr[address : address + len(set_values)] = list(set_values)
+        return None
+
+    def device(self):
+        regs = lambda n: [SimData(0, values=[0] * n, datatype=DataType.REGISTERS)]  # noqa: E731
+        bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
+        return SimDevice(id=self.address, simdata=(bits, bits, regs(len(self.hr)), regs(len(self.ir))),
+                         action=self.action)
+
+
+def default_layout():
+    """The few devices `make sim` starts with: one of each kind the manual names."""
+    return [
+        (1, 1, "atess_inverter", "PCS"), (1, 2, "atess_inverter", "HPS"), (1, 3, "atess_inverter", "PBD"),
+        (2, 11, "bcu_battery", None), (2, 12, "mbms_battery", None),
+        (3, 21, "chint_dtsu666", None),
+    ]
+
+
+def full_layout(n):
+    """``n`` devices (up to 60), 20 per channel, addresses 1..n unique across channels."""
+    kinds = {1: [("atess_inverter", "PCS"), ("atess_inverter", "HPS"), ("atess_inverter", "PBD")],
+             2: [("bcu_battery", None), ("mbms_battery", None), ("atess_inverter", "HPS")],
+             3: [("chint_dtsu666", None), ("eastron_sdm630", None)]}
+    out = []
+    for i in range(min(n, 60)):
+        ch = i // 20 + 1
+        kind, model = kinds[ch][i % len(kinds[ch])]
+        out.append((ch, i + 1, kind, model))
+    return out
+
+
+class Plant:
+    """Serves ``layout`` [(channel, address, type, model)] on the pty paths {channel: path}."""
+
+    def __init__(self, paths, layout, baud=9600):
+        self.units = [Unit(*spec) for spec in layout]
+        self.lines = {}
+        for ch, path in sorted(paths.items()):
+            units = [u for u in self.units if u.channel == ch]
+            self.lines[ch] = Line(path, [u.address for u in units], baud, devices=[u.device() for u in units])
+
+    def silence(self, address, quiet=True):
+        for line in self.lines.values():
+            (line.silent.add if quiet else line.silent.discard)(address)
+
+    def stop(self):
+        for line in self.lines.values():
+            line.stop()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run-dir", default="run")
+    ap.add_argument("--devices", type=int, default=0, help="size up to 60 (default: one of each kind)")
+    args = ap.parse_args(argv)
+    layout = full_layout(args.devices) if args.devices else default_layout()
+    paths = {ch: os.path.join(args.run_dir, "plant-%d" % ch) for ch in (1, 2, 3)}
+    plant = Plant(paths, layout)
+    print("plant: %d devices on %s" % (len(layout), ", ".join(sorted(paths.values()))), flush=True)
+    silent_file = os.path.join(args.run_dir, "plant-silent")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    try:
+        while not stop:
+            try:
+                with open(silent_file) as f:
+                    quiet = {int(x) for x in f.read().split()}
+            except (OSError, ValueError):
+                quiet = set()
+            for line in plant.lines.values():
+                line.silent.clear()
+                line.silent.update(quiet)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    plant.stop()
+
+
+if __name__ == "__main__":
+    main()
