@@ -83,6 +83,7 @@ class Poller:
         self.maps = maps
         self.devices = []
         self.sweeps = 0
+        self.sweep_ms = None  # how long the last pass over the due devices took
 
     def set_devices(self, entries, interval_ms=None):
         """Takes the configured entries of this channel; unchanged devices keep their state."""
@@ -110,11 +111,13 @@ class Poller:
                         wait = min(wait, max(0, ticks_diff(d.next_due, now)))
                 await sleep_ms(wait)
                 continue
+            begin = ticks_ms()
             for d in due:
                 if d in self.devices:  # may have been deleted meanwhile
                     start = ticks_ms()
                     await self.poll(d)
                     d.next_due = ticks_add(start, d.interval_ms)
+            self.sweep_ms = ticks_diff(ticks_ms(), begin)
             self.sweeps += 1
 
     async def _identify(self, d):

@@ -88,6 +88,7 @@ def main(argv=None):
     path, first, last = args[0], int(args[1]), int(args[2])
     line = Line(path, range(first, last + 1))
     print("ready", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])  # sigwait gets them
     signal.sigwait([signal.SIGTERM, signal.SIGINT])
     line.stop()
 

@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import struct
+import threading
 import time
 
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -171,20 +172,42 @@ def full_layout(n):
 
 
 class Plant:
-    """Serves ``layout`` [(channel, address, type, model)] on the pty paths {channel: path}."""
+    """Serves ``layout`` [(channel, address, type, model[, serial])] on the ptys {channel: path}.
 
-    def __init__(self, paths, layout, baud=9600):
+    ``control``: a file listing addresses to silence, one per line, re-read every 50 ms, so a test
+    (or a person) in another process can make devices go quiet and come back.
+    """
+
+    def __init__(self, paths, layout, baud=9600, control=None):
         self.units = [Unit(*spec) for spec in layout]
         self.lines = {}
         for ch, path in sorted(paths.items()):
             units = [u for u in self.units if u.channel == ch]
             self.lines[ch] = Line(path, [u.address for u in units], baud, devices=[u.device() for u in units])
+        self._control = control
+        self._stop = False
+        if control:
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
 
-    def silence(self, address, quiet=True):
+    def silence(self, addresses):
+        """Only ``addresses`` stay quiet from now on."""
         for line in self.lines.values():
-            (line.silent.add if quiet else line.silent.discard)(address)
+            line.silent.clear()
+            line.silent.update(addresses)
+
+    def _watch(self):
+        while not self._stop:
+            try:
+                with open(self._control) as f:
+                    quiet = {int(x) for x in f.read().split()}
+            except (OSError, ValueError):
+                quiet = set()
+            self.silence(quiet)
+            time.sleep(0.05)
 
     def stop(self):
+        self._stop = True
         for line in self.lines.values():
             line.stop()
 
@@ -196,24 +219,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     layout = full_layout(args.devices) if args.devices else default_layout()
     paths = {ch: os.path.join(args.run_dir, "plant-%d" % ch) for ch in (1, 2, 3)}
-    plant = Plant(paths, layout)
+    plant = Plant(paths, layout, control=os.path.join(args.run_dir, "plant-silent"))
     print("plant: %d devices on %s" % (len(layout), ", ".join(sorted(paths.values()))), flush=True)
-    silent_file = os.path.join(args.run_dir, "plant-silent")
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    try:
-        while not stop:
-            try:
-                with open(silent_file) as f:
-                    quiet = {int(x) for x in f.read().split()}
-            except (OSError, ValueError):
-                quiet = set()
-            for line in plant.lines.values():
-                line.silent.clear()
-                line.silent.update(quiet)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])  # sigwait gets them
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
     plant.stop()
 
 

@@ -1,0 +1,89 @@
+"""The manual's add/delete rules (4.4), each at its edges, on real settings in a flash folder."""
+
+from support import raises, tmpdir
+
+from firmware import devicemap
+from firmware.devices import DeviceError, Devices
+from firmware.log import Log
+from firmware.settings import Settings
+
+MAPS = devicemap.load_all()
+
+
+def _devices():
+    root = tmpdir()
+    return Devices(Settings(root, Log(echo=False)), MAPS), root
+
+
+def _raw(root):
+    with open(root + "/settings.json", "rb") as f:
+        return f.read()
+
+
+def test_add_then_delete_with_the_same_type_channel_and_address():
+    dev, root = _devices()
+    assert dev.add("atess_inverter", 1, 1) == {"type": "atess_inverter", "channel": 1, "address": 1}
+    dev.add("bcu_battery", 2, 247)
+    dev.add("chint_dtsu666", 3, 100)
+    assert [d["address"] for d in dev.list()] == [1, 247, 100]
+    again = Devices(Settings(root, Log(echo=False)), MAPS)  # survives a restart
+    assert again.list() == dev.list()
+    assert dev.delete("bcu_battery", 2, 247)["address"] == 247
+    assert [d["address"] for d in Devices(Settings(root, Log(echo=False)), MAPS).list()] == [1, 100]
+
+
+def test_address_limits():
+    dev, _ = _devices()
+    for bad in (0, 248, -1, "5", 1.5, True):
+        exc = raises(DeviceError, dev.add, "atess_inverter", 1, bad)
+        assert exc.field == "address" and "1 to 247" in str(exc), (bad, str(exc))
+    dev.add("atess_inverter", 1, 247)
+    dev.add("atess_inverter", 1, 1)
+
+
+def test_unknown_type_and_channel():
+    dev, _ = _devices()
+    exc = raises(DeviceError, dev.add, "pv_inverter", 1, 1)
+    assert "unknown device type 'pv_inverter'; known: atess_inverter, bcu_battery" in str(exc), str(exc)
+    for ch in (0, 4, "1"):
+        assert "RS485-1, 2 or 3" in str(raises(DeviceError, dev.add, "atess_inverter", ch, 1))
+
+
+def test_address_never_repeated_and_never_overwritten():
+    dev, root = _devices()
+    dev.add("atess_inverter", 1, 5)
+    before = _raw(root)
+    for type_, ch in (("bcu_battery", 1, ), ("atess_inverter", 1), ("mbms_battery", 3)):
+        exc = raises(DeviceError, dev.add, type_, ch, 5)
+        assert "address 5 is already used by the atess_inverter on RS485-1; delete that device first" in str(exc)
+    assert _raw(root) == before
+    assert dev.list() == [{"type": "atess_inverter", "channel": 1, "address": 5}]
+
+
+def test_twenty_per_channel_sixty_in_all():
+    dev, root = _devices()
+    for ch in (1, 2, 3):
+        for i in range(20):
+            dev.add("atess_inverter", ch, (ch - 1) * 20 + i + 1)
+    assert len(dev.list()) == 60
+    before = _raw(root)
+    exc = raises(DeviceError, dev.add, "atess_inverter", 2, 200)
+    assert "RS485-2 already has 20 devices" in str(exc), str(exc)
+    assert _raw(root) == before
+    dev.delete("atess_inverter", 3, 60)
+    dev.add("eastron_sdm630", 3, 200)  # room again on RS485-3
+    assert len(dev.list()) == 60
+
+
+def test_delete_needs_what_was_added():
+    dev, root = _devices()
+    dev.add("bcu_battery", 2, 9)
+    before = _raw(root)
+    for args in (("mbms_battery", 2, 9), ("bcu_battery", 1, 9)):
+        exc = raises(DeviceError, dev.delete, *args)
+        assert "address 9 holds the bcu_battery on RS485-2; deleting needs the same type, channel and address" \
+            in str(exc), str(exc)
+    assert "no device at address 10" in str(raises(DeviceError, dev.delete, "bcu_battery", 2, 10))
+    assert _raw(root) == before
+    dev.delete("bcu_battery", 2, 9)
+    assert dev.list() == []
