@@ -19,7 +19,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(ROOT, "host_tests")
 DUAL = os.path.join(HERE, "dual")
-SHIMS = os.path.join(HERE, "shims")
+SHIMS = os.path.join(ROOT, "tools", "shims")
 
 for p in (SHIMS, ROOT, DUAL):
     if p not in sys.path:

@@ -1,0 +1,63 @@
+"""The monitoring side of the logger: the three RS485 channels, their pollers, and the device list.
+
+Built from the settings and kept in step with them: a saved device list or line setting takes
+effect at once, without a restart.
+"""
+
+from firmware import devicemap
+from firmware.devices import Devices
+from firmware.modbus.channel import Channel
+from firmware.poller import Poller
+from firmware.settings import CHANNELS
+
+
+class Monitor:
+    def __init__(self, board, settings, log, maps=None):
+        self.settings = settings
+        self.log = log
+        self.maps = maps if maps is not None else devicemap.load_all(log=log)
+        self.devices = Devices(settings, self.maps)
+        self.pollers = []
+        for n in CHANNELS:
+            line = settings.get("rs485_%d" % n)
+            ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"])
+            self.pollers.append(Poller(ch, log, self.maps))
+        self._apply(None)
+        settings.watch(self._apply)
+
+    def _apply(self, section):
+        if section in (None, "devices"):
+            entries = self.settings.get("devices")
+            for p in self.pollers:
+                p.set_devices(entries)
+        for p in self.pollers:
+            name = "rs485_%d" % p.channel.number
+            if section in (None, name):
+                line = self.settings.get(name)
+                if (line["baud"], line["parity"]) != (p.channel.baud, p.channel.parity):
+                    p.channel.configure(line["baud"], line["parity"])
+                    self.log.info("RS485-%d set to %d baud, parity %s" % (p.channel.number, line["baud"],
+                                                                           line["parity"]))
+
+    def communicating(self, channel):
+        """Devices answering on RS485-``channel`` (1-3): what its LED flashes."""
+        return self.pollers[channel - 1].communicating()
+
+    def all_devices(self):
+        return [d for p in self.pollers for d in p.devices]
+
+    def status(self):
+        """Per-device status with main values and bus health, for the Device status page."""
+        out = []
+        for p in self.pollers:
+            for d in p.devices:
+                entry = d.as_dict()
+                entry["values"] = {k: {"value": v, "unit": u} for k, (v, u) in d.values(True).items()}
+                st = p.channel.stats.get(d.address)
+                entry["bus"] = st.as_dict() if st else None
+                out.append(entry)
+        return out
+
+    def tasks(self):
+        """(name, factory) of each channel's poll loop, for the supervisor."""
+        return [("poller-%d" % p.channel.number, p.run) for p in self.pollers]
