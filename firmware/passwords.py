@@ -46,6 +46,12 @@ def _bytes(text):
     return text.encode() if isinstance(text, str) else bytes(text)
 
 
+def hmac_sha256(key, msg):
+    """HMAC-SHA256 (RFC 2104) of ``msg`` under ``key`` (str or bytes)."""
+    ipad, opad = _pads(_bytes(key))
+    return _hmac(ipad, opad, _bytes(msg))
+
+
 class _Pbkdf2:
     """PBKDF2-HMAC-SHA256 with a 32-byte result (one block), run in steps."""
 
