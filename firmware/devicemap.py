@@ -63,14 +63,17 @@ class DeviceMap:
         self.serial = data.get("serial")
         if self.serial is not None:
             _need(self.serial, "address", int, where + ": serial")
-            if self.serial.get("function", 3) not in (3, 4) or not 1 <= self.serial.get("count", 5) <= 16:
+            if self.serial.get("function", 3) not in (3, 4) or not _int_in(self.serial.get("count", 5), 1, 16):
                 raise MapError("%s: serial: function 3 or 4, count 1-16" % where)
         self.model = data.get("model")
         if self.model is not None:
             _need(self.model, "address", int, where + ": model")
+            if self.model.get("function", 3) not in (3, 4):
+                raise MapError("%s: model.function: 3 or 4" % where)
             for r in _need(self.model, "ranges", list, where + ": model"):
-                if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)):
-                    raise MapError("%s: model.ranges: each is [name, first code, last code]" % where)
+                if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
+                        and _int_in(r[1], 0, 0xFFFF) and _int_in(r[2], 0, 0xFFFF)):
+                    raise MapError("%s: model.ranges: each is [name, first code, last code], codes 0-65535" % where)
 
     def _point(self, p, w):
         pt = Point()
@@ -81,17 +84,25 @@ class DeviceMap:
         if pt.type not in TYPES:
             raise MapError("%s.type: %r is not one of %s" % (w, pt.type, ", ".join(sorted(TYPES))))
         pt.count = p.get("count", 1)
+        if not _int_in(pt.count, 1, 125):
+            raise MapError("%s.count: a whole number of registers, 1-125" % w)
         pt.scale = p.get("scale", 1)
         if isinstance(pt.scale, bool) or not isinstance(pt.scale, (int, float)) or pt.scale == 0:
             raise MapError("%s.scale: must be a non-zero number" % w)
         pt.digits = _digits(pt.scale)
         pt.unit = p.get("unit", "")
+        if not isinstance(pt.unit, str):
+            raise MapError("%s.unit: must be text" % w)
         pt.order = p.get("word_order", "big")
         if pt.order not in ("big", "little"):
             raise MapError("%s.word_order: big or little" % w)
         pt.writable = bool(p.get("writable", False))
         pt.main = bool(p.get("main", False))
         pt.models = p.get("models")
+        if pt.models is not None and not (isinstance(pt.models, list) and all(isinstance(m, str) for m in pt.models)):
+            raise MapError("%s.models: a list of model names" % w)
+        if not _int_in(pt.address, 0, 0xFFFF):
+            raise MapError("%s.address: 0-65535" % w)
         if pt.function not in (3, 4):
             raise MapError("%s.function: points are registers: 3 or 4" % w)
         if pt.writable and (pt.function != 3 or pt.type not in ("u16", "i16")):
@@ -134,6 +145,15 @@ def _need(d, key, kind, where):
     return v
 
 
+def _int_in(v, low, high):
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def text(raw):
+    """Register bytes as text: NULs and spaces trimmed, bytes outside printable ASCII as '?'."""
+    return "".join(chr(b) if 32 <= b < 127 else "?" for b in raw if b).strip()
+
+
 def _digits(scale):
     d = 0
     while d < 6 and abs(scale * 10**d - round(scale * 10**d)) > 1e-9:
@@ -145,7 +165,7 @@ def decode(pt, raw, offset):
     """The value of point ``pt`` from register bytes ``raw`` starting at byte ``offset``."""
     t = pt.type
     if t == "ascii":
-        return bytes(raw[offset : offset + 2 * pt.count]).decode().rstrip("\x00 ").strip()
+        return text(raw[offset : offset + 2 * pt.count])
     hi = raw[offset]
     lo = raw[offset + 1]
     if t in ("u16", "i16"):
@@ -203,4 +223,7 @@ def load_all(path=None, log=None):
             except MapError as exc:
                 if log:
                     log.error("register map refused: %s" % exc)
+            except Exception as exc:  # a map must never stop the logger from starting
+                if log:
+                    log.error("register map refused: %s: %r" % (name, exc))
     return maps

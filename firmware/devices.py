@@ -28,8 +28,8 @@ class Devices:
     def list(self):
         return self.settings.get("devices")
 
-    def _check(self, type_, channel, address):
-        if type_ not in self.maps:
+    def _check(self, type_, channel, address, known_type=True):
+        if known_type and type_ not in self.maps:
             raise DeviceError("type", "unknown device type %r; known: %s" % (type_, ", ".join(sorted(self.maps))))
         if isinstance(channel, bool) or channel not in CHANNELS:
             raise DeviceError("channel", "must be RS485-1, 2 or 3 (1, 2 or 3)")
@@ -54,7 +54,8 @@ class Devices:
 
     def delete(self, type_, channel, address):
         """Deletes the device added with exactly this type, channel and address."""
-        self._check(type_, channel, address)
+        # The type need not have a map any more: a device whose map was removed must stay deletable.
+        self._check(type_, channel, address, known_type=False)
         devices = self.list()
         for i, d in enumerate(devices):
             if d["address"] != address:

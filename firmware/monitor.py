@@ -20,7 +20,7 @@ class Monitor:
         self.pollers = []
         for n in CHANNELS:
             line = settings.get("rs485_%d" % n)
-            ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"])
+            ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"], line.get("stop", 1))
             self.pollers.append(Poller(ch, log, self.maps))
         self._apply(None)
         settings.watch(self._apply)
@@ -34,10 +34,10 @@ class Monitor:
             name = "rs485_%d" % p.channel.number
             if section in (None, name):
                 line = self.settings.get(name)
-                if (line["baud"], line["parity"]) != (p.channel.baud, p.channel.parity):
-                    p.channel.configure(line["baud"], line["parity"])
-                    self.log.info("RS485-%d set to %d baud, parity %s" % (p.channel.number, line["baud"],
-                                                                           line["parity"]))
+                want = (line["baud"], line["parity"], line.get("stop", 1))
+                if want != (p.channel.baud, p.channel.parity, p.channel.stop):
+                    p.channel.configure(*want)
+                    self.log.info("RS485-%d set to %d baud, parity %s, %d stop bit(s)" % ((p.channel.number,) + want))
 
     def communicating(self, channel):
         """Devices answering on RS485-``channel`` (1-3): what its LED flashes."""

@@ -136,11 +136,9 @@ class Poller:
             buf = bytearray(2 * count)
             try:
                 await ch.request(d.address, m.serial.get("function", 3), m.serial["address"], count, out=buf)
-                d.serial = bytes(buf).decode().rstrip("\x00 ").strip()
+                d.serial = devicemap.text(buf)
             except ExceptionReply:
                 d.serial = ""
-            except UnicodeError:
-                d.serial = "".join(chr(b) if 32 <= b < 127 else "?" for b in buf).strip()
             d.serial_problem = serial_problem(d.serial)
             if d.serial_problem:
                 self.log.warning("%s: illegal serial number %r: %s" % (self._name(d), d.serial, d.serial_problem))

@@ -327,8 +327,24 @@ def validate(data):
         if s == "login" and isinstance(stored, dict) and "password" not in stored:
             raise SettingsError("login.password", "is missing", "missing")  # never fall back to admin
         out[s] = apply(s, {f: spec[1] for f, spec in fields.items()}, stored, True)
-    out["devices"] = check_devices(data.get("devices", []))
+    out["devices"] = _keep_good_devices(data.get("devices", []))
     return out
+
+
+def _keep_good_devices(devices):
+    """The stored device list without the entries that break a rule (one bad entry must not cost
+    the whole settings file, with its password and network, a fall back to defaults)."""
+    try:
+        return check_devices(devices)
+    except SettingsError:
+        pass
+    kept = []
+    for d in devices if isinstance(devices, list) else []:
+        try:
+            kept = check_devices(kept + [d])
+        except SettingsError:
+            pass  # this entry breaks a rule against those kept before it: dropped
+    return kept
 
 
 def _from_v1(old):

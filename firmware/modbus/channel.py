@@ -48,7 +48,7 @@ class Channel:
     response_timeout_ms = 500  # until the first byte of the reply
     retries = 1
 
-    def __init__(self, port, number, baud=9600, parity="N"):
+    def __init__(self, port, number, baud=9600, parity="N", stop=1):
         self.port = port
         self.number = number
         self._tx = bytearray(_BUF)
@@ -57,18 +57,33 @@ class Channel:
         self._lock = asyncio.Lock()
         self._last = ticks_us()  # end of the last bus activity we saw
         self.stats = {}
-        self.configure(baud, parity)
+        self._pending = None
+        self.configure(baud, parity, stop)
 
-    def configure(self, baud, parity="N"):
-        """Sets the line; 8 data bits, 1 stop bit, parity N, E or O."""
+    def configure(self, baud, parity="N", stop=1):
+        """Sets the line: 8 data bits, parity N, E or O, 1 or 2 stop bits.
+
+        Checked at once; applied at once when the bus is idle, else just before the next
+        transaction, so a change never cuts through a request and its reply.
+        """
         if baud not in BAUD_RATES:
             raise RequestError("baud rate %r not one of %s" % (baud, ", ".join(str(b) for b in BAUD_RATES)))
         if parity not in PARITIES:
             raise RequestError("parity %r not one of N, E, O" % (parity,))
+        if stop not in (1, 2):
+            raise RequestError("stop bits %r not 1 or 2" % (stop,))
+        self._pending = (baud, parity, stop)
+        if not self._lock.locked():
+            self._apply_line()
+
+    def _apply_line(self):
+        baud, parity, stop = self._pending
+        self._pending = None
         self.baud = baud
         self.parity = parity
-        self.port.configure(baud, PARITIES[parity])
-        self._t35 = wire.t35_us(baud, PARITIES[parity])
+        self.stop = stop
+        self.port.configure(baud, PARITIES[parity], stop)
+        self._t35 = wire.t35_us(baud, PARITIES[parity], stop)
         # Gap allowed between two characters of one reply. The spec's t1.5 is below the board's
         # 10 ms scheduler tick at most rates, so a reply is cut only by a silence past t3.5 plus
         # the tick: a late byte then starts no new frame, it is a broken one.
@@ -86,9 +101,12 @@ class Channel:
         Reads return registers as ints, coils/inputs as bools; with ``out`` (a bytearray) the raw
         data bytes are copied there instead and their count returned. Writes return None.
         """
-        n = frame.build(self._tx, unit, function, address, quantity, values)
-        st = self.device(unit)
         async with self._lock:
+            # Built under the lock: _tx is shared, and another request may be waiting on the bus.
+            if self._pending:
+                self._apply_line()
+            n = frame.build(self._tx, unit, function, address, quantity, values)
+            st = self.device(unit)
             attempt = 0
             while True:
                 st.requests += 1
@@ -127,9 +145,12 @@ class Channel:
         while True:
             if self.port.discard():
                 self._last = ticks_us()
-            wait = self._t35 - ticks_diff(ticks_us(), self._last)
-            if wait <= 0:
+            since = ticks_diff(ticks_us(), self._last)
+            # Negative: the last activity is so old the tick counter wrapped (about 9 minutes of
+            # ticks_us on the board): the line has long been quiet.
+            if since < 0 or since >= self._t35:
                 return
+            wait = self._t35 - since
             if ticks_diff(ticks_ms(), deadline) > self.response_timeout_ms:
                 raise ReplyTimeout("channel %d: line never quiet" % self.number)
             await sleep_ms((wait + 999) // 1000)
@@ -153,14 +174,19 @@ class Channel:
                 raise FrameError("reply truncated: %d of %s bytes, then silence"
                                  % (got, expect if expect < _BUF else "?"))
             got += k
+            last_byte = ticks_us()
             timeout = self.gap_ms
             if expect == _BUF and got >= 3:
                 expect = frame.reply_length(function, quantity, self._rx)
         if got == expect:
             # A frame ends with t3.5 of silence; bytes before that belong to it. Waiting here costs
-            # nothing: the next request has to wait for that silence anyway.
-            got += await self.port.recv(rx[got:], (self._t35 + 999) // 1000)
-        self._last = ticks_us()
+            # nothing: the next request has to wait for that silence anyway, counted from the
+            # reply's last byte (below), so it is not waited twice.
+            more = await self.port.recv(rx[got:], (self._t35 + 999) // 1000)
+            if more:
+                got += more
+                last_byte = ticks_us()
+        self._last = last_byte
         if got > expect:
             raise FrameError("reply of %d bytes, %d expected" % (got, expect))
         return frame.check(self._rx, got, self._tx)

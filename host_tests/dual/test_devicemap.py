@@ -114,6 +114,12 @@ def test_meters_by_hand():
     assert value(s, "total_energy", dict(zip((0x156, 0x157), f32_regs(99.5)))) == 99.5
 
 
+def test_ascii_with_bytes_that_are_not_text():
+    pt = devicemap.Point()
+    pt.type, pt.count, pt.scale = "ascii", 3, 1
+    assert devicemap.decode(pt, b"A\xffB\x00\x00\x00", 0) == "A?B"
+
+
 def test_word_order_and_signed_32():
     pt = devicemap.Point()
     pt.type, pt.count, pt.scale, pt.digits, pt.order = "i32", 1, 1, 0, "little"
@@ -143,6 +149,12 @@ def test_malformed_maps_are_refused_with_a_clear_message():
             '"function": 4', '"function": 4')), "only single holding registers"),
         ("i.json", '{"type": "i", "points": []}', "i.json: blocks is missing"),
         ("j.json", good % ("j", pt.replace('"type": "u16"', '"type": "u16", "scale": 0')), "scale: must be a non-zero"),
+        ("k.json", good.replace('"points"', '"serial": {"address": 0, "count": "5"}, "points"') % ("k", pt),
+         "serial: function 3 or 4, count 1-16"),
+        ("l.json", good.replace('"points"', '"model": {"address": 43, "ranges": [["A", "1", "9"]]}, "points"')
+         % ("l", pt), "model.ranges: each is [name, first code, last code]"),
+        ("m.json", good % ("m", pt.replace('"type": "u16"', '"type": "ascii", "count": "3"')), "count: a whole number"),
+        ("n.json", good % ("n", pt.replace('"type": "u16"', '"type": "u16", "models": "HPS"')), "models: a list"),
     ]
     for name, text, words in cases:
         _write(d, name, text)

@@ -87,3 +87,11 @@ def test_delete_needs_what_was_added():
     assert _raw(root) == before
     dev.delete("bcu_battery", 2, 9)
     assert dev.list() == []
+
+
+def test_a_device_whose_map_is_gone_can_still_be_deleted():
+    dev, _ = _devices()
+    dev.settings.replace_devices([{"type": "retired_meter", "channel": 3, "address": 40}])
+    assert "unknown device type" in str(raises(DeviceError, dev.add, "retired_meter", 3, 41))
+    assert dev.delete("retired_meter", 3, 40)["type"] == "retired_meter"
+    assert dev.list() == []

@@ -304,3 +304,23 @@ def test_describe_gives_the_web_pages_every_limit():
     assert d["devices"]["address"] == {"kind": "int", "min": 1, "max": 247}
     assert "password" not in d["login"] and "must_change" not in d["login"]
     assert d["network"]["ip"]["default"] == "192.168.0.254"
+
+
+def test_a_stored_file_with_a_bad_device_entry_keeps_everything_else():
+    from firmware.settings import SCHEMA_VERSION
+
+    root = tmpdir()
+    s = Settings(root, Log(echo=False))
+    s.update("network", {"dhcp": False, "ip": "192.168.0.20"})
+    s.set_password("a-long-password", "admin")
+    data = s.data
+    data["devices"] = [{"type": "atess_inverter", "channel": 1, "address": 5},
+                       {"type": "bcu_battery", "channel": 2, "address": 5},  # repeats address 5
+                       {"type": "bcu_battery", "channel": 2, "address": 6}]
+    s.store.save(SCHEMA_VERSION, data)  # as an older firmware or a hand edit might have left it
+    again = Settings(root, Log(echo=False))
+    assert again.status == "ok", again.status
+    assert again.get("network")["ip"] == "192.168.0.20"
+    assert again.check_password("admin", "a-long-password")
+    assert again.get("devices") == [{"type": "atess_inverter", "channel": 1, "address": 5},
+                                    {"type": "bcu_battery", "channel": 2, "address": 6}]

@@ -5,7 +5,7 @@
 import asyncio
 import sys
 
-from firmware.compat import ticks_diff, ticks_ms
+from firmware.compat import ticks_add, ticks_diff, ticks_ms, ticks_us
 from firmware.hw.pc import Rs485
 from firmware.modbus.channel import Channel
 from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ReplyTimeout, RequestError
@@ -199,8 +199,39 @@ async def line_settings(ch):
     ch.configure(115200, "O")
     expect(ch.port.char_us == 96 and ch.gap_ms == 13, (ch.port.char_us, ch.gap_ms))
     await next_succeeds(ch)
+    ch.configure(9600, "N", 2)
+    expect(ch.port.char_us == 1146 and ch.stop == 2, "9600 8N2: 11 bits, got %d us" % ch.port.char_us)
+    await next_succeeds(ch)
     ch.configure(9600)
-    expect(ch.port.char_us == 1042 and ch.parity == "N", ch.port.char_us)
+    expect(ch.port.char_us == 1042 and ch.parity == "N" and ch.stop == 1, ch.port.char_us)
+
+
+async def concurrent_requests(ch):
+    # Two callers at once on one bus: each gets its own device's answer, one after the other.
+    a, b = await asyncio.gather(ch.request(1, 3, 0, 2), ch.request(2, 3, 0, 4))
+    expect(a == [reg(1, 0), reg(1, 1)] and b == [reg(2, x) for x in range(4)], (a, b))
+
+
+async def line_change_mid_transaction(ch):
+    task = asyncio.create_task(ch.request(3, 3, 0, 125))
+    await asyncio.sleep(0.02)  # the request is on the wire now
+    ch.configure(19200, "N")
+    expect(ch.baud == 9600, "the line changed under a running transaction")
+    got = await task
+    expect(got == [reg(3, a) for a in range(125)], got[:3])
+    await next_succeeds(ch)
+    expect(ch.baud == 19200 and ch.port.char_us == 521, (ch.baud, ch.port.char_us))
+    ch.configure(9600)
+    expect(ch.baud == 9600, ch.baud)
+
+
+async def long_idle_line(ch):
+    # After a long idle spell the tick counter wraps (about 9 minutes of ticks_us on the board):
+    # the line counts as quiet, the request goes out at once.
+    ch._last = ticks_add(ticks_us(), -(1 << 29) - 5000)
+    t0 = ticks_ms()
+    await next_succeeds(ch)
+    expect(ticks_diff(ticks_ms(), t0) < 300, "waited %d ms" % ticks_diff(ticks_ms(), t0))
 
 
 async def stats_counted(ch):
@@ -214,7 +245,7 @@ SCENARIOS = [read_holding, read_holding_full, read_input_full, read_coils_full, 
              raw_into_buffer, write_single_coil, write_single_register, write_coils_full,
              write_registers_full, exception_reply, request_limits, silent_device, bad_crc, truncated,
              extra_bytes, wrong_unit, wrong_function, noise_between_frames, slow_device, line_settings,
-             stats_counted]
+             concurrent_requests, line_change_mid_transaction, long_idle_line, stats_counted]
 NAMES = [s.__name__ for s in SCENARIOS]
 
 

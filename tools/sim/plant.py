@@ -193,8 +193,7 @@ class Plant:
     def silence(self, addresses):
         """Only ``addresses`` stay quiet from now on."""
         for line in self.lines.values():
-            line.silent.clear()
-            line.silent.update(addresses)
+            line.silent = set(addresses)  # one assignment: the server thread never sees it half done
 
     def _watch(self):
         while not self._stop:
