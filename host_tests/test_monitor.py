@@ -46,7 +46,7 @@ def test_devices_and_line_settings_follow_the_settings(board):
     settings.update("rs485_2", {"baud": 19200, "parity": "E"})
     assert (mon.pollers[1].channel.baud, mon.pollers[1].channel.parity) == (19200, "E")
     assert board.rs485[1].char_us == 573  # the PC line now models 11-bit characters at 19200
-    assert "RS485-2 set to 19200 baud, parity E" in [e[2] for e in log.recent()]
+    assert "RS485-2 set to 19200 baud, parity E, 1 stop bit(s)" in [e[2] for e in log.recent()]
 
     mon.devices.delete("bcu_battery", 2, 7)
     assert mon.pollers[1].devices == []
