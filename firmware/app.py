@@ -2,24 +2,107 @@
 
 import asyncio
 
-from firmware import VERSION, identity, web
+from firmware import VERSION, button, clock, ethernet, identity, leds, watchdog, web
 from firmware.board import open_board
-from firmware.compat import sleep_ms, ticks_diff, ticks_ms
+from firmware.compat import ticks_diff, ticks_ms
 from firmware.log import log
+from firmware.monitor import Monitor
 from firmware.settings import Settings
 from firmware.supervisor import Supervisor
 
 
 class Logger:
-    """The running datalogger: the board plus the state the pages and the uplink read."""
+    """The running datalogger: the board plus the state the pages and the uplink read.
+
+    For the other parts: ``clock.stamp()`` / ``clock.resolve()`` (timestamps), ``network.connected``,
+    ``watchdog.register(name, limit_ms)`` / ``watchdog.alive(name)`` (key tasks), ``communicating``
+    (set to the poller's ``channel -> devices answering``, for the RS485 LEDs), ``upgrading`` (the
+    upgrade sets it: STATUS flashes fast), ``log``.
+    """
+
+    fault_window_ms = 60000  # a task restarted this recently is a problem (STATUS off)
+    web_limit_ms = 60000  # the web server must answer the watchdog's probe this often
+    # A poller reports after every device: 20 silent devices cost 20 x 2 x 500 ms of timeouts.
+    poller_limit_ms = 120000
 
     def __init__(self, board):
         self.board = board
+        self.log = log
         self.started = ticks_ms()
         self.supervisor = Supervisor(log)
         self.reset_cause = board.reset_cause()
         self.settings = Settings(board.flash.root, log)
         self.identity = identity.load(board.flash.root)
+        self.upgrading = False
+        self.monitor = Monitor(board, self.settings, log)
+        self.communicating = self.monitor.communicating
+        self.network = ethernet.Network(board.ethernet, self.settings.get("network"), log, self.identity,
+                                        self.started)
+        self.clock = clock.Clock(board.clock, self.settings.get("clock")["ntp_server"], log,
+                                 board.ntp_port, online=lambda: self.network.connected)
+        hold = self.settings.get("button")
+        self.button = button.ResetButton(hold["restart_s"], hold["factory_s"])
+        self.watchdog = watchdog.Watchdog(board.watchdog, log)
+        self._restarts = {}  # task name: [restarts seen, when that count was first seen or None]
+        self._problems = []
+        self._problems_at = None
+        self.settings.watch(self._settings_changed)
+
+    def _settings_changed(self, section):
+        if section in (None, "network"):
+            self.network.configure(self.settings.get("network"))
+        if section in (None, "clock"):
+            self.clock.configure(self.settings.get("clock")["ntp_server"])
+        if section in (None, "button"):
+            hold = self.settings.get("button")
+            self.button.configure(hold["restart_s"], hold["factory_s"])
+
+    def problems(self, now=None):
+        """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
+
+        - the stored settings were unreadable and the factory defaults are in use;
+        - a task is not running (it failed and waits for its restart, or it ended);
+        - a task restarted within ``fault_window_ms``;
+        - a key task made no progress within its watchdog limit (the board resets soon).
+
+        No network and no devices are not listed: the NETWORK and RS485 LEDs show those.
+        """
+        now = ticks_ms() if now is None else now
+        out = []
+        if self.settings.status == "defaults: stored settings unreadable":
+            out.append("settings unreadable: running on the factory defaults")
+        for name, (running, restarts) in self.supervisor.status().items():
+            seen = self._restarts.get(name)
+            if seen is None or seen[0] != restarts:
+                seen = self._restarts[name] = [restarts, now if restarts else None]
+            if seen[1] is not None and ticks_diff(now, seen[1]) >= self.fault_window_ms:
+                seen[1] = None  # old news (and never compared again, so the tick wrap cannot revive it)
+            if not running:
+                out.append("task %s is not running" % name)
+            elif seen[1] is not None:
+                out.append("task %s restarted (%d restarts)" % (name, restarts))
+        for name in self.watchdog.late(now):
+            out.append("task %s makes no progress" % name)
+        return out
+
+    def status_pattern(self, now=None):
+        """The STATUS LED's pattern (``leds.STATUS``): button feedback first, then upgrade, fault."""
+        now = ticks_ms() if now is None else now
+        held = self.button.pending(now)
+        if held:
+            return held
+        if self.upgrading:
+            return "upgrade"
+        if self._problems_at is None or ticks_diff(now, self._problems_at) >= 1000:
+            self._problems, self._problems_at = self.problems(now), now
+        return "fault" if self._problems else "normal"
+
+    def restart(self):
+        self.board.reset("requested")
+
+    def factory_reset(self):
+        self.settings.factory_reset()
+        self.board.reset("requested")
 
     def status(self):
         return {
@@ -31,27 +114,48 @@ class Logger:
             "settings": self.settings.status,
             "tasks": {name: {"running": r, "restarts": n}
                       for name, (r, n) in self.supervisor.status().items()},
+            "devices": {
+                "configured": len(self.monitor.all_devices()),
+                "communicating": sum(self.monitor.communicating(ch) for ch in (1, 2, 3)),
+                "per_channel": {"rs485_%d" % ch: {"configured": len(p.devices), "communicating": p.communicating(),
+                                                  "sweep_ms": p.sweep_ms}
+                                for ch, p in zip((1, 2, 3), self.monitor.pollers)},
+            },
+            "problems": self.problems(),
+            "network": self.network.status(),
+            "clock": self.clock.status(),
+            "watchdog": self.watchdog.status(),
         }
-
-
-async def status_led(board):
-    """POWER steady; STATUS interval flashing while the loop runs (manual table 2-2)."""
-    board.leds["power"].value(1)
-    led = board.leds["status"]
-    while True:
-        led.value(1)
-        await sleep_ms(100)
-        led.value(0)
-        await sleep_ms(900)
 
 
 def tasks(logger):
     board = logger.board
     http = board.profile["http"]
+    probe_host = "127.0.0.1" if http["host"] == "0.0.0.0" else http["host"]
+    light = leds.LedTask(board.leds, lambda: logger.network.connected, logger.status_pattern,
+                         lambda channel: logger.communicating(channel))
+    press = button.ButtonTask(board.button, logger.button, logger.restart, logger.factory_reset, log)
     return [
         ("web", lambda: web.serve(web.create(logger), http["host"], http["port"])),
-        ("status-led", lambda: status_led(board)),
-    ]
+        ("web-probe", lambda: watchdog.probe_http(logger.watchdog, "web", probe_host, http["port"],
+                                                  logger.web_limit_ms)),
+        ("network", logger.network.run),
+        ("clock", logger.clock.run),
+        ("leds", light.run),
+        ("button", press.run),
+        ("watchdog", logger.watchdog.run),
+    ] + pollers(logger)
+
+
+def pollers(logger):
+    """The channels' poll loops, each a key task for the watchdog."""
+    out = []
+    for p in logger.monitor.pollers:
+        name = "poller-%d" % p.channel.number
+        logger.watchdog.register(name, logger.poller_limit_ms)
+        p.alive = (lambda n: lambda: logger.watchdog.alive(n))(name)
+        out.append((name, p.run))
+    return out
 
 
 def supervise(logger, task_list):

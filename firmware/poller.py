@@ -84,6 +84,7 @@ class Poller:
         self.devices = []
         self.sweeps = 0
         self.sweep_ms = None  # how long the last pass over the due devices took
+        self.alive = None  # called after each poll and each nap: the watchdog's sign of progress
 
     def set_devices(self, entries, interval_ms=None):
         """Takes the configured entries of this channel; unchanged devices keep their state."""
@@ -110,6 +111,8 @@ class Poller:
                     if d.map:
                         wait = min(wait, max(0, ticks_diff(d.next_due, now)))
                 await sleep_ms(wait)
+                if self.alive:
+                    self.alive()
                 continue
             begin = ticks_ms()
             for d in due:
@@ -117,6 +120,8 @@ class Poller:
                     start = ticks_ms()
                     await self.poll(d)
                     d.next_due = ticks_add(start, d.interval_ms)
+                    if self.alive:
+                        self.alive()
             self.sweep_ms = ticks_diff(ticks_ms(), begin)
             self.sweeps += 1
 

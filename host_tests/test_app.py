@@ -21,7 +21,20 @@ def test_make_sim_starts_serves_and_stops_cleanly(tmp_path):
         assert status["firmware_version"] == __import__("firmware").VERSION
         assert status["last_reset_cause"] == "power-on"
         assert status["serial_number"] is None  # not provisioned
-        assert status["settings"] == "defaults: no settings stored"
+        assert status["settings"] == "ok"  # the sim's first start stores the plant's devices
+        assert status["devices"]["configured"] == 6
+        # the plant's devices come online: the poller runs inside the firmware
+        deadline = time.monotonic() + 20
+        while status["devices"]["communicating"] < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = http_json("http://127.0.0.1:%d/api/status" % port)
+        assert status["devices"]["communicating"] == 6, status["devices"]
+        devices = http_json("http://127.0.0.1:%d/api/devices" % port)["devices"]
+        pcs = [d for d in devices if d["address"] == 1][0]
+        assert pcs["model"] == "PCS" and pcs["online"] and pcs["serial"] == "ATS1000001", pcs
+        assert 0 <= pcs["values"]["battery_soc"]["value"] <= 100 and pcs["bus"]["successes"] >= 1
+        leds = __import__("json").loads((tmp_path / "leds.json").read_text())
+        assert leds["power"] is True
         assert status["tasks"]["web"] == {"running": True, "restarts": 0}
         time.sleep(1.2)
         # the STATUS LED flashes and POWER is on, seen through the PC board's LED file

@@ -17,10 +17,13 @@ A board (``Board`` in each module) has:
   ``discard()`` (drop what was received and not read; returns the count);
 - ``leds``: dict of ``Led`` by name (power, network, status, rs485_1..3): ``value(on=None)``;
 - ``button``: ``Button`` with ``pressed()``;
-- ``ethernet``: ``Ethernet`` with ``start(hostname)``, ``dhcp()``, ``static(ip, mask, gw, dns)``,
-  ``link()``, ``ifconfig()`` -> (ip, mask, gateway, dns) and ``mac()``;
-- ``watchdog``: ``Watchdog`` with ``start(timeout_ms)`` and ``feed()``;
-- ``clock``: ``Clock`` with ``time()`` (Unix seconds) and ``set_time(seconds)``;
+- ``ethernet``: ``Ethernet`` with ``start(hostname)`` (the DHCP host name, set before the interface
+  comes up), ``dhcp()`` (start asking for a lease; True if one is held), ``bound()`` (a DHCP lease
+  is held), ``static(ip, mask, gw, dns)`` (also stops DHCP), ``link()``, ``ifconfig()`` ->
+  (ip, mask, gateway, dns) and ``mac()``; the state machine is ``firmware.ethernet``;
+- ``watchdog``: ``Watchdog`` with ``start(timeout_ms)`` and ``feed()``; fed by ``firmware.watchdog``;
+- ``clock``: ``Clock`` with ``time()`` (Unix seconds) and ``set_time(seconds)``; ``ntp_port`` (123;
+  on the PC ``ENERLOG_NTP_PORT`` points it at a test's responder);
 - ``flash``: ``Flash`` with ``root`` (the folder settings and queues live in) and ``free()``;
 - ``reset(cause)``: record why, then restart; ``reset_cause()``: why the last start happened.
 """

@@ -98,7 +98,7 @@ class Button:
 
 
 class Ethernet:
-    """The W5500 over SPI, through network.LAN."""
+    """The W5500 over SPI, through network.LAN (MicroPython 1.24+: ``ipconfig``)."""
 
     def __init__(self, cfg):
         spi = machine.SPI(cfg["spi"], sck=machine.Pin(cfg["sck"]), mosi=machine.Pin(cfg["mosi"]),
@@ -107,41 +107,51 @@ class Ethernet:
         self._spi = spi
         self._lan = None
 
-    def start(self, hostname):
-        # The host name must be set before the interface comes up (at most 32 characters).
-        network.hostname(hostname[:32])
-        cfg = self._cfg
-        self._lan = network.LAN(
-            spi=self._spi, phy_type=network.PHY_W5500, phy_addr=cfg["phy_addr"],
-            cs=machine.Pin(cfg["cs"]), int=machine.Pin(cfg["int"]), reset=machine.Pin(cfg["reset"]),
-        )
-        self._lan.active(True)
-
-    def link(self):
-        return self._lan is not None and self._lan.status() in (
-            network.ETH_CONNECTED, network.ETH_GOT_IP)
-
     def _nic(self):
+        """The LAN object, made on first use (reading the MAC needs it before ``start``)."""
         if self._lan is None:
-            raise OSError("Ethernet not started")
+            cfg = self._cfg
+            self._lan = network.LAN(
+                spi=self._spi, phy_type=network.PHY_W5500, phy_addr=cfg["phy_addr"],
+                cs=machine.Pin(cfg["cs"]), int=machine.Pin(cfg["int"]), reset=machine.Pin(cfg["reset"]),
+            )
         return self._lan
 
+    def start(self, hostname):
+        lan = self._nic()
+        # network_lan.c hands the host name to the DHCP client in active(True): set it first
+        # (at most 32 characters). With the mDNS responder built in it is also <hostname>.local.
+        network.hostname(hostname[:32])
+        lan.active(True)
+
+    def link(self):
+        return self._lan is not None and self._lan.status() in (network.ETH_CONNECTED, network.ETH_GOT_IP)
+
     def dhcp(self):
-        self._nic().ipconfig(dhcp4=True)
-        return self._nic().isconnected()
+        """Starts the DHCP client from a cleared address, so ``bound()`` sees the lease arrive.
+
+        Setting an address stops the client (network_common.c); ``dhcp4=True`` starts it only if
+        it is not running.
+        """
+        lan = self._nic()
+        lan.ipconfig(addr4=("0.0.0.0", "0.0.0.0"), gw4="0.0.0.0")
+        lan.ipconfig(dhcp4=True)
+        return self.bound()
+
+    def bound(self):
+        lan = self._nic()
+        return bool(lan.ipconfig("dhcp4")) and lan.ifconfig()[0] != "0.0.0.0"
 
     def static(self, ip, mask, gateway, dns):
         prefix = sum(bin(int(x)).count("1") for x in mask.split("."))
-        self._nic().ipconfig(addr4="%s/%d" % (ip, prefix), gw4=gateway)
+        self._nic().ipconfig(addr4="%s/%d" % (ip, prefix), gw4=gateway)  # also stops DHCP
         network.ipconfig(dns=dns)
 
     def ifconfig(self):
         return self._lan.ifconfig() if self._lan else ("0.0.0.0",) * 4
 
     def mac(self):
-        if not self._lan:
-            return "00:00:00:00:00:00"
-        return ":".join("%02x" % b for b in self._lan.config("mac"))
+        return ":".join("%02x" % b for b in self._nic().config("mac"))
 
 
 class Watchdog:
@@ -190,6 +200,7 @@ class Board:
         self.ethernet = Ethernet(profile["ethernet"])
         self.watchdog = Watchdog()
         self.clock = Clock()
+        self.ntp_port = 123
         self._cause = self._take_cause()
 
     def record_cause(self, cause):

@@ -216,7 +216,11 @@ class Button:
 
 
 class Ethernet:
-    """A network interface that is always there on a PC; tests switch the link and DHCP."""
+    """A network interface that is always there on a PC; tests switch the link and DHCP.
+
+    Nothing is contacted: the configuration the firmware sets is recorded (``mode``,
+    ``ifconfig()``, ``history``) and checked by tests, while the process keeps serving on loopback.
+    """
 
     def __init__(self, mac="02:45:4c:00:00:01", lease=("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")):
         self._mac = mac
@@ -224,6 +228,8 @@ class Ethernet:
         self.link_up = True
         self.hostname = None
         self.mode = None
+        self.dhcp_requests = 0
+        self.history = []  # every configuration set: ("dhcp", None) or ("static", (ip, mask, gw, dns))
         self._config = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
     def start(self, hostname):
@@ -233,9 +239,16 @@ class Ethernet:
         return self.link_up
 
     def dhcp(self):
-        """Asks for a lease; True once an address is held."""
+        """Starts asking for a lease (the address is cleared meanwhile); True once one is held."""
         self.mode = "dhcp"
-        if self.link_up and self.lease:
+        self.dhcp_requests += 1
+        self.history.append(("dhcp", None))
+        self._config = ("0.0.0.0",) * 4
+        return self.bound()
+
+    def bound(self):
+        """True while DHCP holds a lease: a server answers and the link is up."""
+        if self.mode == "dhcp" and self.link_up and self.lease:
             self._config = tuple(self.lease)
             return True
         return False
@@ -243,6 +256,7 @@ class Ethernet:
     def static(self, ip, mask, gateway, dns):
         self.mode = "static"
         self._config = (ip, mask, gateway, dns)
+        self.history.append(("static", self._config))
 
     def ifconfig(self):
         return self._config
@@ -342,6 +356,8 @@ class Board:
         port = os.getenv("ENERLOG_HTTP_PORT")  # lets tests run beside a `make sim` on 8080
         if port:
             profile["http"]["port"] = int(port)
+        # The SNTP port: tests point the clock at a responder of their own on loopback.
+        self.ntp_port = int(os.getenv("ENERLOG_NTP_PORT") or 123)
         _makedirs(self.run_dir)
         self.flash = Flash(self._path(profile.get("flash", "flash")))
         self.rs485 = [Rs485(self._path(ch["path"])) for ch in profile["rs485"]]

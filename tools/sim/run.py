@@ -52,6 +52,8 @@ def seed_settings(run_dir, layout):
         return False
     settings = Settings(flash, Log(echo=False))
     settings.replace_devices([{"type": t[2], "channel": t[0], "address": t[1]} for t in layout])
+    # A PC sim never asks a public time server (the PC's own clock is right anyway).
+    settings.update("clock", {"ntp_server": ""})
     return True
 
 
