@@ -3,7 +3,8 @@
 import os
 import subprocess
 import sys
-import time
+
+from tools.sim import ptys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,15 +26,9 @@ class Bus:
         self.master, self.slave = [], []
         for i in range(n):
             a, b = os.path.join(folder, "m%d" % i), os.path.join(folder, "s%d" % i)
-            self.procs.append(subprocess.Popen([tool("socat"), "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.procs.append(ptys.pair(a, b))
             self.master.append(a)
             self.slave.append(b)
-        deadline = time.monotonic() + 5
-        while not all(os.path.exists(p) for p in self.master + self.slave):
-            if time.monotonic() > deadline:
-                raise RuntimeError("socat made no ptys")
-            time.sleep(0.01)
 
     def serve(self, i, first, last):
         p = subprocess.Popen([sys.executable, "-m", "tools.sim.line", self.slave[i], str(first), str(last)],

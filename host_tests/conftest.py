@@ -25,6 +25,8 @@ for p in (SHIMS, ROOT, DUAL):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from tools.sim import ptys  # noqa: E402 - needs ROOT on the path
+
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -149,17 +151,11 @@ def pty_pair(tmp_path):
     procs = []
 
     def make(name="line", a=None, b=None):
-        exe = require_tool("socat")
+        require_tool("socat")
         a = str(a or tmp_path / (name + "-a"))
         b = str(b or tmp_path / (name + "-b"))
-        procs.append(subprocess.Popen(
-            [exe, "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
-            stderr=subprocess.DEVNULL))
-        for _ in range(200):
-            if os.path.exists(a) and os.path.exists(b):
-                return a, b
-            __import__("time").sleep(0.01)
-        raise RuntimeError("socat made no ptys")
+        procs.append(ptys.pair(a, b))
+        return a, b
 
     yield make
     for p in procs:

@@ -12,6 +12,7 @@ from conftest import HERE, ROOT, mp_env, require_tool
 from modbus_relay import FAULTS, Relay
 from mp_scripts import modbus_scenarios as sc
 
+from tools.sim import ptys
 from tools.sim.line import Line
 
 UNITS = list(range(1, 11)) + sorted(FAULTS)
@@ -20,17 +21,9 @@ UNITS = list(range(1, 11)) + sorted(FAULTS)
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory):
     """master pty end -> relay -> pymodbus slaves; yields the master's path."""
-    socat = require_tool("socat")
+    require_tool("socat")
     d = tmp_path_factory.mktemp("bus")
-    procs = []
-    for a, b in (("master", "relay-m"), ("relay-s", "slaves")):
-        ends = ["pty,raw,echo=0,link=%s/%s" % (d, name) for name in (a, b)]
-        procs.append(subprocess.Popen([socat] + ends, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    for name in ("master", "relay-m", "relay-s", "slaves"):
-        for _ in range(300):
-            if os.path.exists(d / name):
-                break
-            __import__("time").sleep(0.01)
+    procs = [ptys.pair(d / "master", d / "relay-m"), ptys.pair(d / "relay-s", d / "slaves")]
     line = Line(str(d / "slaves"), UNITS)
     relay = Relay(str(d / "relay-m"), str(d / "relay-s"))
     yield str(d / "master")

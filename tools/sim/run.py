@@ -12,10 +12,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tools", "shims")]  # firmware code under CPython
+
+from tools.sim import ptys  # noqa: E402 - needs the path above
+
 RESET_EXIT = 75
 CHANNELS = (1, 2, 3)
 
@@ -26,20 +28,11 @@ def tool(name):
 
 
 def make_lines(run_dir):
-    """Starts one socat per channel; returns the processes once every pty exists."""
-    socat = tool("socat") or sys.exit("sim: socat is missing (make setup installs it)")
-    procs, paths = [], []
-    for ch in CHANNELS:
-        a, b = os.path.join(run_dir, "rs485-%d" % ch), os.path.join(run_dir, "plant-%d" % ch)
-        procs.append(subprocess.Popen([socat, "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
-                                      stderr=subprocess.DEVNULL))
-        paths += [a, b]
-    deadline = time.monotonic() + 5
-    while not all(os.path.exists(p) for p in paths):
-        if time.monotonic() > deadline:
-            sys.exit("sim: socat made no ptys")
-        time.sleep(0.02)
-    return procs
+    """One socat pty pair per channel: run/rs485-N (firmware) and run/plant-N (plant)."""
+    if not ptys.socat():
+        sys.exit("sim: socat is missing (make setup installs it)")
+    return [ptys.pair(os.path.join(run_dir, "rs485-%d" % ch), os.path.join(run_dir, "plant-%d" % ch))
+            for ch in CHANNELS]
 
 
 def seed_settings(run_dir, layout):
