@@ -186,3 +186,18 @@ def http_json(url, timeout=10.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def socket_board(flash, env=None):
+    """A MicroPython unix port as a board over USB, for mpremote: ``(socket URL, socat process)``.
+
+    socat forks one ``micropython -i`` per connection, its working folder ``flash`` playing the
+    board's flash (shared/design/host-testing.md). Stop it with ``proc.terminate()``.
+    """
+    socat, mp = require_tool("socat"), require_tool("micropython")
+    port = free_port()
+    proc = subprocess.Popen([socat, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+                             "EXEC:%s -i,pty,raw,echo=0,stderr,setsid,ctty" % mp], cwd=str(flash), env=env,
+                            stderr=subprocess.DEVNULL)
+    __import__("time").sleep(0.3)
+    return "socket://127.0.0.1:%d" % port, proc

@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import ROOT, free_port, http_json, require_tool
+from conftest import ROOT, free_port, http_json, require_tool, socket_board
 
 FIRMWARE_FILES = sorted(
     os.path.relpath(os.path.join(d, f), ROOT)
@@ -58,17 +57,13 @@ def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):
 
 def test_flash_with_mpremote_then_boot_the_deployed_build(bundle, tmp_path, pty_pair):
     """make flash's deploy step against the unix port over a socket, then a power-on from that flash."""
-    socat, mp = require_tool("socat"), require_tool("micropython")
+    mp = require_tool("micropython")
     flash = tmp_path / "board"
     flash.mkdir()
-    port = free_port()
-    board = subprocess.Popen([socat, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
-                              "EXEC:%s -i,pty,raw,echo=0,stderr,setsid,ctty" % mp], cwd=flash,
-                             stderr=subprocess.DEVNULL)
+    url, board = socket_board(flash)
     try:
-        time.sleep(0.3)
-        res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--port",
-                              "socket://127.0.0.1:%d" % port, "--build", str(bundle)],
+        res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--port", url,
+                              "--build", str(bundle)],
                              capture_output=True, text=True, timeout=240)
         assert res.returncode == 0, res.stdout + res.stderr
     finally:

@@ -7,10 +7,9 @@ interpreter on the same folder: each step also shows the identity survives a res
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, free_port, require_tool, socket_board
 
 from firmware import identity
 
@@ -25,17 +24,11 @@ def mpremote():
 @pytest.fixture
 def board(tmp_path):
     """``(port URL, flash folder)`` of a unix-port board that imports firmware from the tree."""
-    socat, mp = require_tool("socat"), require_tool("micropython")
     mpremote()
     flash = tmp_path / "board"
     flash.mkdir()
-    port = free_port()
-    env = dict(os.environ, MICROPYPATH="%s:%s/lib:.frozen" % (ROOT, ROOT))
-    proc = subprocess.Popen([socat, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
-                             "EXEC:%s -i,pty,raw,echo=0,stderr,setsid,ctty" % mp], cwd=flash, env=env,
-                            stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    yield "socket://127.0.0.1:%d" % port, flash
+    url, proc = socket_board(flash, dict(os.environ, MICROPYPATH="%s:%s/lib:.frozen" % (ROOT, ROOT)))
+    yield url, flash
     proc.terminate()
     proc.wait()
 
