@@ -6,7 +6,7 @@ BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
 STUBS     := $(VENV)/stubs-esp32
-DEBS      := mosquitto chromium chromium-driver socat
+DEBS      := mosquitto chromium chromium-driver socat openssl
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
