@@ -67,6 +67,8 @@ def run_dir(tmp_path, pty_pair):
 
 
 def _settings(run_dir, **sections):
+    # No test may ask a public time server: NTP off unless the test points it at its responder.
+    sections.setdefault("clock", {"ntp_server": ""})
     s = Settings(str(run_dir / "flash"))
     for section, changes in sections.items():
         s.update(section, changes)
