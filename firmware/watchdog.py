@@ -90,7 +90,7 @@ class Watchdog:
 
 
 async def probe_http(watchdog, name, host, port, limit_ms=60000, every_ms=10000, timeout_ms=5000,
-                     path="/api/status"):
+                     path="/api/health"):
     """Reports ``name`` alive each time the HTTP server on ``host:port`` answers a request; the
     first answer registers ``name`` as a key task with ``limit_ms``.
 

@@ -1,50 +1,58 @@
-"""The logger's web server (microdot): the JSON API under /api/ and the configuration pages."""
+"""The logger's web server (microdot): the JSON API under /api/ (firmware/webapi.py) and the
+configuration page (firmware/www/: one HTML page, a small script and a style sheet)."""
 
-from microdot import Microdot
+from microdot import Microdot, Response
 
-from firmware.log import DEBUG, ERROR, INFO, WARNING
+from firmware import webapi
 
-_LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
-LOG_DEFAULT = 50  # entries /api/log sends without ?n=
+LOG_DEFAULT = webapi.LOG_DEFAULT
 
-_INDEX = """<!doctype html><html><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>EnerLog</title></head>
-<body><h1>EnerLog</h1><p>Datalogger status: <a href="/api/status">/api/status</a></p></body></html>
-"""
+_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+# Next to this module; a frozen web.py (board image) finds the files ``make flash`` copied.
+WWW_DIRS = (_HERE + "/www", "/firmware/www")
+# The only files served, with their types: nothing else under www/ (or elsewhere) is reachable.
+STATIC = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+}
+Response.send_file_buffer_size = 512  # the page goes out in small chunks: little heap
 
 
 def create(logger):
-    """The microdot app for ``logger`` (anything with a ``status()`` dict and a ``log``)."""
+    """The microdot app for ``logger`` (settings, monitor, status(), log, restart(), factory_reset())."""
     app = Microdot()
+    webapi.register(app, logger)
+
+    def page(name):
+        for folder in WWW_DIRS:
+            try:
+                return Response.send_file(folder + "/" + name, content_type=STATIC[name], max_age=0)
+            except OSError:
+                pass
+        return webapi.error(404, "not found")
 
     @app.get("/")
     async def index(request):
-        return _INDEX, 200, {"Content-Type": "text/html; charset=utf-8"}
+        return page("index.html")
 
-    @app.get("/api/status")
-    async def status(request):
-        return logger.status()
+    @app.get("/<name>")
+    async def static(request, name):
+        if name not in STATIC:
+            return webapi.error(404, "not found")
+        return page(name)
 
-    # TODO(web issue): behind the login like the rest of /api/.
-    @app.get("/api/devices")
-    async def devices(request):
-        return {"devices": logger.monitor.status()}
-
-    # TODO(web issue): behind the login like the rest of /api/, once authentication exists.
-    @app.get("/api/log")
-    async def recent_log(request):
-        """The newest ``n`` (default 50, at most the ring's size) events, oldest first."""
-        log = logger.log
-        n = request.args.get("n", str(LOG_DEFAULT))
-        if not n.isdigit() or int(n) > log.size:
-            return {"error": "n: must be a whole number from 0 to %d" % log.size}, 400
-        entries = log.recent(int(n)) if int(n) else []
-        return {
-            "total": log.count,  # events logged since the start; the ring keeps the last `size`
-            "size": log.size,
-            "entries": [{"uptime_ms": ms, "level": _LEVELS.get(level, str(level)), "message": msg}
-                        for ms, level, msg in entries],
-        }
+    @app.after_request
+    async def headers(request, response):
+        for k, v in _SECURITY_HEADERS.items():
+            response.headers[k] = v
+        return response
 
     return app
 

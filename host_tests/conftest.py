@@ -171,17 +171,65 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_json(url, timeout=10.0):
-    """GETs ``url`` until it answers (the server may still be starting); returns the JSON."""
+TEST_PASSWORD = "host-tests-pw-1"
+_cookies = {}
+
+
+def _request(url, body=None, cookie=None, timeout=10.0):
     import json
-    import time
     import urllib.request
 
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"} if body is not None else {})
+    if cookie:
+        req.add_header("Cookie", "session=" + cookie)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read()), r.headers
+
+
+def api_login(base):
+    """A session cookie for the firmware at ``base``, got as a user gets one: the factory login
+    (which then must set a new password, TEST_PASSWORD), or TEST_PASSWORD once it is set."""
+    import urllib.error
+
+    for password in ("admin", TEST_PASSWORD):
+        try:
+            reply, headers = _request(base + "/api/login", {"user": "admin", "password": password})
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                continue
+            raise
+        cookie = headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        if reply.get("must_change"):
+            _request(base + "/api/password", {"old": password, "new": TEST_PASSWORD}, cookie)
+        return cookie
+    raise AssertionError("cannot log in to %s" % base)
+
+
+def session_cookie(base):
+    """The cached session cookie for the firmware at ``base`` (logging in when there is none)."""
+    if base not in _cookies:
+        _cookies[base] = api_login(base)
+    return _cookies[base]
+
+
+def http_json(url, timeout=10.0):
+    """GETs ``url`` until it answers (the server may still be starting); returns the JSON.
+
+    Logs in first where the route needs a session (and again after a restart of the firmware).
+    """
+    import time
+    import urllib.error
+
+    base = url.split("/api/", 1)[0]
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return json.loads(r.read())
+            return _request(url, cookie=_cookies.get(base), timeout=2)[0]
+        except urllib.error.HTTPError as exc:
+            if exc.code != 401:
+                raise
+            _cookies[base] = api_login(base)
         except OSError:
             if time.monotonic() > deadline:
                 raise

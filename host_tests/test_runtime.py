@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import HERE, ROOT, free_port, http_json, mp_env, require_tool
+from conftest import HERE, ROOT, free_port, http_json, mp_env, require_tool, session_cookie
 
 from firmware import identity
 from firmware.settings import Settings, defaults
@@ -145,9 +145,12 @@ def test_log_api_limits(run_dir):
         assert 1 <= len(log["entries"]) <= 50 and log["size"] == 64
         assert set(log["entries"][0]) == {"uptime_ms", "level", "message"}
         assert http_json("http://127.0.0.1:%d/api/log?n=0" % port)["entries"] == []
+        base = "http://127.0.0.1:%d" % port
         for bad in ("65", "-1", "x"):
+            req = urllib.request.Request("%s/api/log?n=%s" % (base, bad))
+            req.add_header("Cookie", "session=" + session_cookie(base))
             with pytest.raises(urllib.error.HTTPError) as exc:
-                urllib.request.urlopen("http://127.0.0.1:%d/api/log?n=%s" % (port, bad), timeout=5)
+                urllib.request.urlopen(req, timeout=5)
             assert exc.value.code == 400
             assert "n: must be a whole number from 0 to 64" in exc.value.read().decode()
         status = http_json("http://127.0.0.1:%d/api/status" % port)

@@ -17,7 +17,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["firmware", "lib"]
 TOP = ["boot.py", "main.py"]
-DATA = (".json",)
+DATA = (".json", ".html", ".js", ".css")  # board profiles, register maps, the web page (firmware/www)
 SKIP_DIRS = {"__pycache__", "ENERLOG_S3"}  # the board definition is for the image build only
 
 

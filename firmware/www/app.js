@@ -1,0 +1,164 @@
+"use strict";
+const $ = (s) => document.querySelector(s);
+let timer = null;
+
+function say(text, bad) { const m = $("#msg"); m.textContent = text || ""; m.className = bad ? "err" : ""; }
+
+async function api(method, path, body) {
+  const opt = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
+  const r = await fetch(path, opt);
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) {
+    const err = new Error((data && data.error ? (data.field ? data.field + ": " : "") + data.error : "HTTP " + r.status));
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+function show(view) {
+  $("#login").hidden = view !== "login";
+  $("#newpw").hidden = view !== "newpw";
+  $("#app").hidden = view !== "app";
+  $("#logout").hidden = view === "login";
+  if (timer) { clearInterval(timer); timer = null; }
+  if (view === "app") { load(); refresh(); timer = setInterval(refresh, 3000); }
+}
+
+async function start() {
+  try {
+    const s = await api("GET", "/api/session");
+    $("#who").textContent = s.user;
+    show(s.must_change ? "newpw" : "app");
+  } catch (e) { show("login"); }
+}
+
+function fail(e) { if (e.status === 401) { say("Session ended: log in again", true); show("login"); } else say(e.message, true); }
+
+function fmtS(s) {
+  if (s === null || s === undefined) return "-";
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return (d ? d + " d " : "") + (d || h ? h + " h " : "") + m + " min " + (s % 60) + " s";
+}
+
+function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
+
+let server = "";
+async function refresh() {
+  try {
+    const st = await api("GET", "/api/status"), n = st.network, dv = st.devices;
+    const up = st.uplink || {};
+    const rows = [
+      ["System status", st.problems.length ? "Abnormal: " + st.problems.join("; ") : "Normal"],
+      ["Serial number", st.serial_number || "not provisioned"],
+      ["Firmware version", st.firmware_version],
+      ["Uptime", fmtS(st.uptime_s)],
+      ["Server", (server || "none") + (up.connected ? " (connected)" : " (not connected)")],
+      ["Devices configured / communicating", dv.configured + " / " + dv.communicating],
+      ["IP address", n.ip], ["MAC", n.mac], ["Address mode", n.dhcp ? "DHCP" : "Static"],
+      ["Network", n.state + (n.connected ? ", connected" : ", not connected")],
+      ["Last reset cause", st.last_reset_cause], ["Settings", st.settings],
+    ];
+    const dl = $("#dl"); dl.textContent = "";
+    for (const [k, v] of rows) {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = k; dd.textContent = v; dl.append(dt, dd);
+    }
+    const devs = (await api("GET", "/api/devices")).devices, tb = $("#devs tbody");
+    tb.textContent = "";
+    for (const d of devs) {
+      const tr = document.createElement("tr"), b = d.bus || {};
+      tr.dataset.address = d.address;
+      cell(tr, d.type + (d.model ? " (" + d.model + ")" : ""));
+      cell(tr, "RS485-" + d.channel); cell(tr, d.address);
+      cell(tr, (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : ""));
+      cell(tr, d.online ? "online" : "offline", d.online ? "on" : "off");
+      cell(tr, d.last_seen_s === null ? "never" : d.last_seen_s + " s ago");
+      cell(tr, Object.entries(d.values || {}).map(([k, v]) => k + " " + v.value + (v.unit ? " " + v.unit : "")).join(", "));
+      cell(tr, b.requests === undefined ? "-" : b.successes + "/" + b.requests + ", " + b.timeouts + ", " + b.crc_errors + ", " + b.frame_errors + ", " + b.exceptions);
+      tb.appendChild(tr);
+    }
+  } catch (e) { fail(e); }
+}
+
+function fill(form, values) {
+  for (const [k, v] of Object.entries(values)) {
+    const el = form.elements[k];
+    if (!el) continue;
+    if (el.type === "checkbox") el.checked = !!v; else if (k === "dhcp") el.value = v ? "1" : "0"; else el.value = v;
+  }
+}
+
+async function load() {
+  try {
+    const meta = await api("GET", "/api/meta"), types = $("#types");
+    types.textContent = "";
+    for (const t of meta.types) { const o = document.createElement("option"); o.value = o.textContent = t; types.appendChild(o); }
+    const ser = await api("GET", "/api/settings/serial"), ports = $("#ports");
+    ports.textContent = "";
+    for (const ch of [1, 2, 3]) {
+      const l = document.createElement("label"), s = document.createElement("select");
+      l.textContent = "RS485-" + ch + " "; s.name = "rs485_" + ch;
+      for (const b of meta.limits.rs485_1.baud.choices) { const o = document.createElement("option"); o.value = o.textContent = b; s.appendChild(o); }
+      s.value = ser["rs485_" + ch].baud; l.appendChild(s); ports.appendChild(l);
+    }
+    fill($("#net"), await api("GET", "/api/settings/network"));
+    const srv = await api("GET", "/api/settings/server");
+    server = srv.host ? srv.host + ":" + srv.port : "";
+    fill($("#srv"), Object.assign({}, srv, { password: "" }));
+  } catch (e) { fail(e); }
+}
+
+function on(sel, fn) {
+  $(sel).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try { await fn(ev.target, ev.submitter); } catch (e) { fail(e); }
+  });
+}
+
+on("#login", async (f) => {
+  const r = await api("POST", "/api/login", { user: f.user.value, password: f.password.value });
+  f.password.value = ""; say(""); $("#who").textContent = r.user;
+  show(r.must_change ? "newpw" : "app");
+});
+on("#newpw", async (f) => {
+  await api("POST", "/api/password", { old: f.old.value, new: f.new.value });
+  f.reset(); say("Password set"); show("app");
+});
+on("#pw", async (f) => {
+  await api("POST", "/api/password", { old: f.old.value, new: f.new.value });
+  f.reset(); say("Password changed");
+});
+on("#dev", async (f, btn) => {
+  const body = { type: f.type.value, channel: +f.channel.value, address: +f.address.value };
+  if (btn && btn.value === "del") { await api("DELETE", "/api/devices", body); say("Device deleted"); }
+  else { await api("POST", "/api/devices", body); say("Device added"); }
+  refresh();
+});
+on("#serial", async (f) => {
+  const body = {};
+  for (const ch of [1, 2, 3]) body["rs485_" + ch] = { baud: +f.elements["rs485_" + ch].value };
+  await api("PUT", "/api/settings/serial", body); say("Baud rates saved");
+});
+on("#net", async (f) => {
+  await api("PUT", "/api/settings/network", { dhcp: f.dhcp.value === "1", ip: f.ip.value, mask: f.mask.value, gateway: f.gateway.value, dns: f.dns.value });
+  say("Network settings saved");
+});
+on("#srv", async (f) => {
+  const body = { host: f.host.value, port: +f.port.value, tls: f.tls.checked, username: f.username.value, upload_interval_s: +f.upload_interval_s.value };
+  if (f.password.value) body.password = f.password.value;
+  const r = await api("PUT", "/api/settings/server", body);
+  server = r.host ? r.host + ":" + r.port : ""; f.password.value = ""; say("Server settings saved");
+});
+$("#logout").addEventListener("click", async () => { try { await api("POST", "/api/logout"); } catch (e) { /* gone anyway */ } say("Logged out"); show("login"); });
+$("#restart").addEventListener("click", async () => {
+  if (!confirm("Restart the datalogger?")) return;
+  try { await api("POST", "/api/restart", { confirm: true }); say("Restarting..."); } catch (e) { fail(e); }
+});
+$("#factory").addEventListener("click", async () => {
+  if (!confirm("Restore the factory settings? Devices, network, server and password are all reset.")) return;
+  try { await api("POST", "/api/factory-reset", { confirm: true }); say("Factory reset: restarting..."); } catch (e) { fail(e); }
+});
+start();

@@ -1,0 +1,334 @@
+"""The web API's security model, against the real firmware under the unix port with the sim's plant."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, free_port, http_json, require_tool
+
+SERIAL, CHECK_CODE = "AB12345678", "Q7W3E"
+NEW_PASSWORD = "n3w-Passw0rd"
+SERVER_SECRET = "Srv-Secret-42"
+
+
+class Sim:
+    """``tools/sim/run.py`` in ``run_dir`` on a free port; every response body is kept in ``bodies``."""
+
+    def __init__(self, run_dir, devices=0):
+        require_tool("socat")
+        require_tool("micropython")
+        from firmware import identity
+
+        self.run_dir = run_dir
+        self.flash = os.path.join(str(run_dir), "flash")
+        os.makedirs(self.flash, exist_ok=True)
+        identity.provision(self.flash, SERIAL, CHECK_CODE)
+        self.port = free_port()
+        self.bodies = []
+        args = [sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", str(run_dir),
+                "--http-port", str(self.port)] + (["--devices", str(devices)] if devices else [])
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        http_json(self.url("/api/health"), timeout=20)  # the server answers (no login needed there)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def req(self, method, path, body=None, cookie=None, headers=None, raw=None):
+        """(status, headers, parsed JSON or text) of one request."""
+        h = {"Host": "127.0.0.1:%d" % self.port}
+        if cookie:
+            h["Cookie"] = "session=" + cookie
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            text = r.read().decode()
+            self.bodies.append(text)
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+            return r.status, r.headers, parsed
+        finally:
+            conn.close()
+
+    def login(self, user="admin", password="admin"):
+        status, headers, body = self.req("POST", "/api/login", {"user": user, "password": password})
+        assert status == 200, body
+        return headers["Set-Cookie"].split(";")[0].split("=", 1)[1], body
+
+    def settings_bytes(self):
+        with open(os.path.join(self.flash, "settings.json"), "rb") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=15)
+        return out
+
+
+@pytest.fixture
+def sim(tmp_path):
+    s = Sim(tmp_path)
+    yield s
+    s.stop()
+
+
+ROUTES = [
+    ("GET", "/api/session", None), ("GET", "/api/meta", None),
+    ("GET", "/api/settings/serial", None), ("GET", "/api/settings/network", None),
+    ("GET", "/api/settings/server", None),
+    ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 30}),
+    ("DELETE", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11}),
+    ("PUT", "/api/settings/serial", {"rs485_1": {"baud": 19200}}),
+    ("PUT", "/api/settings/network", {"dhcp": False}),
+    ("PUT", "/api/settings/server", {"host": "example.com"}),
+    ("POST", "/api/password", {"old": "admin", "new": NEW_PASSWORD}),
+    ("POST", "/api/restart", {"confirm": True}),
+    ("POST", "/api/factory-reset", {"confirm": True}),
+]
+READS = ["/api/status", "/api/devices", "/api/log"]
+
+
+def test_every_route_needs_a_session_and_cookie_flags(sim):
+    before = sim.settings_bytes()
+    for method, path, body in ROUTES:
+        status, _, reply = sim.req(method, path, body)
+        assert status == 401, (method, path, reply)
+        assert reply == {"error": "log in first", "field": "session"}
+    for path in READS:  # reading needs a session too, from any client
+        assert sim.req("GET", path)[0] == 401, path
+        assert sim.req("GET", path, cookie="0" * 32 + "." + "0" * 64)[0] == 401, path
+        assert sim.req("GET", path, headers={"Sec-Fetch-Site": "same-origin"})[0] == 401, path
+    assert sim.req("GET", "/api/health")[1:] and sim.req("GET", "/api/health")[2] == {"ok": True}
+    for method, path, body in ROUTES:  # a forged cookie is no session either
+        assert sim.req(method, path, body, cookie="0" * 32 + "." + "0" * 64)[0] == 401, path
+    assert sim.settings_bytes() == before
+
+    status, headers, body = sim.req("POST", "/api/login", {"user": "admin", "password": "admin"})
+    assert status == 200 and body == {"user": "admin", "must_change": True}
+    cookie = headers["Set-Cookie"]
+    flags = [p.strip() for p in cookie.split(";")]
+    assert "HttpOnly" in flags and "SameSite=Strict" in flags and "Path=/" in flags
+    assert "Max-Age=1800" in flags
+    assert len(flags[0].split("=", 1)[1]) == 32 + 1 + 64
+
+
+def test_first_login_forces_a_new_password(sim):
+    cookie, body = sim.login()
+    assert body["must_change"] is True
+    for method, path, body in ROUTES[1:-3] + [("GET", p, None) for p in READS]:
+        status, _, reply = sim.req(method, path, body, cookie=cookie)
+        assert status == 403 and reply["error"] == "set a new password first", (path, reply)
+    assert sim.req("GET", "/api/session", cookie=cookie)[2] == {"user": "admin", "must_change": True}
+    other, _ = sim.login()  # a second session with the factory password
+    # a weak new password is refused, naming the field
+    status, _, reply = sim.req("POST", "/api/password", {"old": "admin", "new": "short"}, cookie=cookie)
+    assert status == 400 and reply["field"] == "new" and "8" in reply["error"]
+    status, _, reply = sim.req("POST", "/api/password", {"old": "admin", "new": NEW_PASSWORD}, cookie=cookie)
+    assert status == 200, reply
+    assert sim.req("GET", "/api/status", cookie=cookie)[0] == 200
+    assert sim.req("GET", "/api/session", cookie=other)[0] == 401  # the other session ended
+    assert sim.req("POST", "/api/login", {"user": "admin", "password": "admin"})[0] == 401
+    cookie2, body = sim.login(password=NEW_PASSWORD)
+    assert body["must_change"] is False
+    # logout ends the session
+    status, headers, _ = sim.req("POST", "/api/logout", cookie=cookie2)
+    assert status == 200 and "Max-Age=0" in headers["Set-Cookie"]
+    assert sim.req("GET", "/api/devices", cookie=cookie2)[0] == 401
+
+
+def _logged_in(sim):
+    cookie, _ = sim.login()
+    assert sim.req("POST", "/api/password", {"old": "admin", "new": NEW_PASSWORD}, cookie=cookie)[0] == 200
+    return cookie
+
+
+def test_cross_site_requests_are_refused(sim):
+    cookie = _logged_in(sim)
+    before = sim.settings_bytes()
+    evil = [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"},
+            {"Origin": "http://127.0.0.1:%d" % (sim.port + 1)}]
+    for method, path, body in ROUTES[5:] + [("POST", "/api/login", {"user": "admin", "password": "x"}),
+                                             ("POST", "/api/logout", None)]:
+        for h in evil:
+            status, _, reply = sim.req(method, path, body, cookie=cookie, headers=h)
+            assert status == 403 and reply["field"] == "origin", (path, h, reply)
+    assert sim.settings_bytes() == before
+    assert sim.req("GET", "/api/session", cookie=cookie)[0] == 200  # logout was refused too
+    # the same origin passes
+    same = {"Origin": "http://127.0.0.1:%d" % sim.port, "Sec-Fetch-Site": "same-origin"}
+    status, _, reply = sim.req("PUT", "/api/settings/serial", {"rs485_3": {"baud": 19200}}, cookie=cookie,
+                               headers=same)
+    assert status == 200 and reply["rs485_3"]["baud"] == 19200
+
+
+def test_invalid_input_is_400_naming_the_field_and_stores_nothing(sim):
+    cookie = _logged_in(sim)
+    before = sim.settings_bytes()
+    bad = [
+        ("POST", "/api/devices", b"not json", "body"),
+        ("POST", "/api/devices", b"[1, 2]", "body"),
+        ("POST", "/api/devices", b"", "body"),
+        ("POST", "/api/devices", b"\xff\xfe", "body"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": "2", "address": 30}, "channel"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 30.5}, "address"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": True}, "address"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 4, "address": 30}, "channel"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 0}, "address"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 248}, "address"),
+        ("POST", "/api/devices", {"type": "no_such_map", "channel": 2, "address": 30}, "type"),
+        ("POST", "/api/devices", {"type": 5, "channel": 2, "address": 30}, "type"),
+        ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 30, "x": 1}, "x"),
+        ("DELETE", "/api/devices", {"type": "mbms_battery", "channel": 2, "address": 11}, "address"),
+        ("DELETE", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 99}, "address"),
+        ("PUT", "/api/settings/serial", {"rs485_1": {"baud": 1234}}, "baud"),
+        ("PUT", "/api/settings/serial", {"rs485_1": {"baud": 19200}, "rs485_2": {"parity": "X"}}, "parity"),
+        ("PUT", "/api/settings/serial", {"rs485_9": {"baud": 9600}}, "rs485_9"),
+        ("PUT", "/api/settings/serial", {"rs485_1": "fast"}, "rs485_1"),
+        ("PUT", "/api/settings/network", {"ip": "300.1.1.1"}, "ip"),
+        ("PUT", "/api/settings/network", {"dhcp": "yes"}, "dhcp"),
+        ("PUT", "/api/settings/network", {"nope": 1}, "nope"),
+        ("PUT", "/api/settings/network", b"[]", "body"),
+        ("PUT", "/api/settings/server", {"port": "1883"}, "port"),
+        ("PUT", "/api/settings/server", {"port": 70000}, "port"),
+        ("PUT", "/api/settings/server", {"host": "bad host!"}, "host"),
+        ("POST", "/api/password", {"old": NEW_PASSWORD, "new": 12345678}, "new"),
+        ("POST", "/api/password", {"old": "wrong-one", "new": "another-pass"}, "old"),
+        ("POST", "/api/restart", {"confirm": "yes"}, "confirm"),
+        ("POST", "/api/factory-reset", {}, "confirm"),
+        ("POST", "/api/login", {"user": "admin"}, "password"),
+        ("POST", "/api/login", b"{", "body"),
+    ]
+    for method, path, body, field in bad:
+        if isinstance(body, bytes):
+            status, _, reply = sim.req(method, path, raw=body, cookie=cookie,
+                                       headers={"Content-Type": "application/json"})
+        else:
+            status, _, reply = sim.req(method, path, body, cookie=cookie)
+        assert status == 400, (path, body, status, reply)
+        assert isinstance(reply["error"], str) and reply["error"], reply
+        assert field in reply["field"], (path, body, reply)
+        assert sim.settings_bytes() == before, (path, body)
+    # an occupied address (RS485-2 address 11 is the plant's BCU) is a conflict, never an overwrite
+    status, _, reply = sim.req("POST", "/api/devices", {"type": "mbms_battery", "channel": 3, "address": 11},
+                               cookie=cookie)
+    assert status == 409 and reply["field"] == "address" and "already used" in reply["error"]
+    # too large a body
+    status, _, reply = sim.req("PUT", "/api/settings/server", raw=b"{" + b" " * 5000 + b"}", cookie=cookie,
+                               headers={"Content-Type": "application/json"})
+    assert status == 413 and reply["field"] == "body"
+    assert sim.req("GET", "/api/nothing", cookie=cookie)[0] == 404
+    assert sim.req("GET", "/api/log?n=65", cookie=cookie)[0] == 400
+    assert sim.settings_bytes() == before
+
+
+def test_changes_apply_and_secrets_never_leave(sim):
+    cookie = _logged_in(sim)
+    status, _, reply = sim.req("PUT", "/api/settings/server", {"host": "broker.example", "password": SERVER_SECRET},
+                               cookie=cookie)
+    assert status == 200 and reply["password_set"] is True and "password" not in reply
+    reply = sim.req("GET", "/api/settings/server", cookie=cookie)[2]
+    assert reply["host"] == "broker.example" and reply["password_set"] is True and "password" not in reply
+    status, _, reply = sim.req("DELETE", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11},
+                               cookie=cookie)
+    assert status == 200, reply
+    status, _, reply = sim.req("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11},
+                               cookie=cookie)
+    assert status == 201, reply
+    status, _, reply = sim.req("PUT", "/api/settings/serial", {"rs485_1": {"baud": 19200, "parity": "E"}},
+                               cookie=cookie)
+    assert status == 200 and reply["rs485_1"] == {"baud": 19200, "parity": "E", "stop": 1}
+    status, _, reply = sim.req("PUT", "/api/settings/network", {"dhcp": False, "ip": "192.168.0.50"},
+                               cookie=cookie)
+    assert status == 200 and reply["dhcp"] is False and reply["ip"] == "192.168.0.50"
+    for path in ["/api/status", "/api/devices", "/api/log?n=64", "/api/meta", "/api/settings/serial",
+                 "/api/settings/network", "/api/settings/server", "/api/session"]:
+        assert sim.req("GET", path, cookie=cookie)[0] == 200, path
+    for path in ["/", "/app.js", "/style.css"]:
+        assert sim.req("GET", path)[0] == 200
+    stored = json.loads(sim.settings_bytes().split(b"\n", 1)[1])
+    record = stored["login"]["password"]
+    assert stored["server"]["password"] == SERVER_SECRET  # stored, but never sent
+    secrets = [CHECK_CODE, SERVER_SECRET, record] + record.split("$")[2:]
+    everything = "\n".join(sim.bodies)
+    assert SERIAL in everything  # the status does carry the serial number
+    for secret in secrets:
+        assert secret not in everything, secret
+
+
+def test_static_files_types_and_headers(sim):
+    types = {"/": "text/html", "/index.html": "text/html", "/app.js": "text/javascript", "/style.css": "text/css"}
+    for path, kind in types.items():
+        status, headers, _ = sim.req("GET", path)
+        assert status == 200 and headers["Content-Type"].startswith(kind), (path, headers)
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+    for path in ["/settings.json", "/web.py", "/..%2Fsettings.py", "/www"]:
+        assert sim.req("GET", path)[0] == 404, path
+    weight = sum(os.path.getsize(os.path.join(ROOT, "firmware", "www", n))
+                 for n in ("index.html", "app.js", "style.css"))
+    print("page weight: %d bytes (index.html + app.js + style.css)" % weight)
+    assert weight < 20000
+
+
+def _restarted(sim, cookie):
+    """Waits until the firmware has restarted (the sim starts it again, as a board reboots): the
+    old session is gone and the server answers again."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if sim.req("GET", "/api/session", cookie=cookie)[0] == 401:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the firmware did not restart")
+
+
+def test_restart_replies_first(sim):
+    cookie = _logged_in(sim)
+    status, _, reply = sim.req("POST", "/api/restart", {"confirm": True}, cookie=cookie)
+    assert status == 200 and reply["ok"] is True
+    _restarted(sim, cookie)
+    cookie, body = sim.login(password=NEW_PASSWORD)  # the new password survived the restart
+    assert body["must_change"] is False
+    assert sim.req("GET", "/api/status", cookie=cookie)[2]["last_reset_cause"] == "requested"
+
+
+def test_factory_reset_replies_first_and_restores_admin(sim):
+    cookie = _logged_in(sim)
+    status, _, reply = sim.req("POST", "/api/factory-reset", {"confirm": True}, cookie=cookie)
+    assert status == 200 and reply["ok"] is True
+    _restarted(sim, cookie)
+    assert sim.req("POST", "/api/login", {"user": "admin", "password": NEW_PASSWORD})[0] == 401
+    cookie, body = sim.login()  # admin/admin again, and it must be changed
+    assert body["must_change"] is True
+    assert sim.req("POST", "/api/password", {"old": "admin", "new": NEW_PASSWORD}, cookie=cookie)[0] == 200
+    status = sim.req("GET", "/api/status", cookie=cookie)[2]
+    assert status["last_reset_cause"] == "requested" and status["devices"]["configured"] == 0, status
+
+
+def test_wrong_passwords_are_throttled(sim):
+    for _ in range(3):
+        status, _, reply = sim.req("POST", "/api/login", {"user": "admin", "password": "wrong"})
+        assert status == 401 and reply["field"] == "password" and reply["error"]
+    status, headers, reply = sim.req("POST", "/api/login", {"user": "admin", "password": "admin"})
+    assert status == 429, reply  # even the right password waits
+    assert "try again in" in reply["error"] and int(headers["Retry-After"]) >= 1
+    time.sleep(int(headers["Retry-After"]) + 0.2)
+    status, _, reply = sim.req("POST", "/api/login", {"user": "admin", "password": "wrong"})
+    assert status == 401
+    status, headers, reply = sim.req("POST", "/api/login", {"user": "admin", "password": "admin"})
+    assert status == 429 and int(headers["Retry-After"]) >= 3  # the delay doubled
