@@ -1,5 +1,6 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import modbus
+from bench import modbus, web
 
 modbus.main()
+web.main()
