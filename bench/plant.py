@@ -5,17 +5,9 @@ import subprocess
 import sys
 
 from tools.sim import ptys
+from tools.venvtool import find
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tool(name):
-    exe = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(exe):
-        return exe
-    import shutil
-
-    return shutil.which(name)
 
 
 class Bus:
@@ -45,7 +37,7 @@ class Bus:
 def micropython(args, timeout=600):
     """Runs a bench script under the unix port; returns its last line of output."""
     env = dict(os.environ, MICROPYPATH=":".join([ROOT, os.path.join(ROOT, "lib"), ".frozen"]))
-    res = subprocess.run([tool("micropython")] + args, cwd=ROOT, env=env, capture_output=True, text=True,
+    res = subprocess.run([find("micropython")] + args, cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=timeout)
     if res.returncode:
         raise RuntimeError(res.stdout + res.stderr)

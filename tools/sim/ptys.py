@@ -1,15 +1,14 @@
 """Linked pseudo-terminal pairs (socat): the PC's stand-in for an RS485 line."""
 
 import os
-import shutil
 import subprocess
-import sys
 import time
+
+from tools.venvtool import find
 
 
 def socat():
-    exe = os.path.join(os.path.dirname(sys.executable), "socat")
-    return exe if os.path.exists(exe) else shutil.which("socat")
+    return find("socat")
 
 
 def pair(a, b, timeout=5.0):

@@ -8,7 +8,6 @@ asks for a reset (exit 75), as a board would reboot. Ctrl-C stops everything cle
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,14 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tools", "shims")]  # firmware code under CPython
 
 from tools.sim import ptys  # noqa: E402 - needs the path above
+from tools.venvtool import find  # noqa: E402
 
 RESET_EXIT = 75
 CHANNELS = (1, 2, 3)
-
-
-def tool(name):
-    exe = os.path.join(os.path.dirname(sys.executable), name)
-    return exe if os.path.exists(exe) else shutil.which(name)
 
 
 def make_lines(run_dir):
@@ -79,7 +74,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     run_dir = os.path.abspath(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    mp = tool("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
+    mp = find("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
     cmd = [mp] + (["-X", "heapsize=" + args.heapsize] if args.heapsize else []) + ["main.py", "pc"]
     lines = make_lines(run_dir)
     from tools.sim.plant import default_layout, full_layout
