@@ -201,21 +201,27 @@ def register(app, logger):
 
     # --- login ------------------------------------------------------------------------------
 
+    async def throttled_check(user, password, field):
+        """The password check behind the throttle: 429 while locked; a wrong one counts."""
+        wait = throttle.wait_s()
+        if wait:
+            raise ApiError(429, "too many wrong passwords: try again in %d s" % wait, field,
+                           {"Retry-After": str(wait)})
+        if not await settings.check_password_async(user, password):
+            throttle.failed()
+            return False
+        throttle.succeeded()
+        return True
+
     @app.post("/api/login")
     @handle
     async def login(request):
         data = body_object(request)
         user = _text(data, "user")
         password = _text(data, "password")
-        wait = throttle.wait_s()
-        if wait:
-            raise ApiError(429, "too many wrong passwords: try again in %d s" % wait, "password",
-                           {"Retry-After": str(wait)})
-        if not await settings.check_password_async(user, password):
-            throttle.failed()
+        if not await throttled_check(user, password, "password"):
             logger.log.warning("web: wrong password for %r" % user[:30])
             raise ApiError(401, "wrong user name or password", "password")
-        throttle.succeeded()
         must_change = settings.get("login")["must_change"]
         cookie = sessions.open(user, must_change)
         logger.log.info("web: %s logged in" % user)
@@ -239,14 +245,8 @@ def register(app, logger):
         _only_keys(data, ("old", "new"))
         old = _text(data, "old")
         new = _text(data, "new")
-        wait = throttle.wait_s()
-        if wait:
-            raise ApiError(429, "too many wrong passwords: try again in %d s" % wait, "old",
-                           {"Retry-After": str(wait)})
-        if not await settings.check_password_async(settings.get("login")["user"], old):
-            throttle.failed()
+        if not await throttled_check(settings.get("login")["user"], old, "old"):
             raise ApiError(400, "does not match the current password", "old")
-        throttle.succeeded()
         try:
             settings.set_password(new, old)
         except SettingsError as e:
