@@ -10,19 +10,14 @@ After ``free_tries`` wrong passwords in a row, each further attempt must wait a 
 doubles (2 s, 4 s, 8 s ... up to ``max_delay_s``); a right password resets it.
 """
 
-import binascii
 import os
 
 from micropython import const
 
 from firmware.compat import ticks_add, ticks_diff, ticks_ms
-from firmware.passwords import equal, hmac_sha256
+from firmware.passwords import equal, hexstr, hmac_sha256
 
 _ID_BYTES = const(16)
-
-
-def _hex(b):
-    return binascii.hexlify(b).decode()
 
 
 class Session:
@@ -42,11 +37,11 @@ class Sessions:
         self._table = []
 
     def _sign(self, sid):
-        return _hex(hmac_sha256(self._key, sid))
+        return hexstr(hmac_sha256(self._key, sid))
 
     def open(self, user, must_change):
         """A new session; returns the cookie value."""
-        sid = _hex(os.urandom(_ID_BYTES))
+        sid = hexstr(os.urandom(_ID_BYTES))
         if len(self._table) >= self.max_sessions:
             oldest = self._table[0]  # least recently used; among equals the first opened
             for s in self._table:

@@ -91,7 +91,7 @@ def hash_password(password, iterations=None, salt=None):
     iterations = iterations or ITERATIONS
     salt = salt if salt is not None else os.urandom(_SALT_LEN)
     digest = pbkdf2(password, salt, iterations)
-    return "%s$%d$%s$%s" % (SCHEME, iterations, _hex(salt), _hex(digest))
+    return "%s$%d$%s$%s" % (SCHEME, iterations, hexstr(salt), hexstr(digest))
 
 
 def parse(record):
@@ -141,5 +141,6 @@ async def verify_async(password, record, chunk=100):
     return equal(k.digest(), digest)
 
 
-def _hex(b):
+def hexstr(b):
+    """``b`` as lower-case hex text."""
     return binascii.hexlify(b).decode()

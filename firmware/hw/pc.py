@@ -13,6 +13,7 @@ import sys
 
 from firmware import wire
 from firmware.compat import MICROPYTHON, sleep_ms, ticks_add, ticks_diff, ticks_us, wait_for_ms
+from firmware.store import makedirs
 
 try:
     import termios
@@ -324,23 +325,11 @@ class Flash:
 
     def __init__(self, root):
         self.root = root
-        _makedirs(root)
+        makedirs(root)
 
     def free(self):
         st = os.statvfs(self.root)
         return st[0] * st[4]
-
-
-def _makedirs(path):
-    part = ""
-    for piece in path.split("/"):
-        part = part + "/" + piece if part or path.startswith("/") else piece
-        if not piece:
-            continue
-        try:
-            os.mkdir(part)
-        except OSError:
-            pass
 
 
 _EXIT_RESET = 75  # the process exits with this when the firmware asks for a restart
@@ -358,7 +347,7 @@ class Board:
             profile["http"]["port"] = int(port)
         # The SNTP port: tests point the clock at a responder of their own on loopback.
         self.ntp_port = int(os.getenv("ENERLOG_NTP_PORT") or 123)
-        _makedirs(self.run_dir)
+        makedirs(self.run_dir)
         self.flash = Flash(self._path(profile.get("flash", "flash")))
         self.rs485 = [Rs485(self._path(ch["path"])) for ch in profile["rs485"]]
         self.leds = {}
