@@ -2,7 +2,8 @@
 
 A map names its blocks to read (function 3 or 4, at most 125 registers each) and its points
 (name, function, address, type, scale, unit, word order; ``writable`` holding registers; ``main``
-values for status pages and uploads; ``models`` for points only some models have). Optional:
+values for status pages and uploads; ``event`` points whose changes are published as events, e.g.
+fault words; ``models`` for points only some models have). Optional:
 ``serial`` (where the device keeps its serial number), ``model`` (a holding register whose value
 tells models apart, e.g. ATESS register 43) and ``interval_s``. Adding a file adds a type; a
 malformed file is refused with a message that names the file and the field.
@@ -26,7 +27,7 @@ class MapError(ValueError):
 
 class Point:
     __slots__ = ("name", "function", "address", "type", "count", "scale", "digits", "unit", "order",
-                 "writable", "main", "models")
+                 "writable", "main", "event", "models")
 
     def size(self):
         """Registers the point occupies."""
@@ -98,6 +99,7 @@ class DeviceMap:
             raise MapError("%s.word_order: big or little" % w)
         pt.writable = bool(p.get("writable", False))
         pt.main = bool(p.get("main", False))
+        pt.event = bool(p.get("event", False))
         pt.models = p.get("models")
         if pt.models is not None and not (isinstance(pt.models, list) and all(isinstance(m, str) for m in pt.models)):
             raise MapError("%s.models: a list of model names" % w)

@@ -165,12 +165,13 @@ class MQTTClient:
 
     async def send(self, topic, payload, qos=0, retain=False):
         """Sends without waiting for the PUBACK; returns the packet id (0 for QoS 0)."""
-        return (await self.send_many(topic, [payload], qos, retain))[0]
+        return (await self.send_many([(topic, payload, retain)], qos))[0]
 
-    async def send_many(self, topic, payloads, qos=1, retain=False):
-        """Sends several in one write (one TCP segment, not one per record); their packet ids."""
+    async def send_many(self, msgs, qos=1):
+        """Sends ``msgs`` ((topic, payload, retain) each) in one write (one TCP segment, not one
+        per record); returns their packet ids."""
         pids, data = [], b""
-        for payload in payloads:
+        for topic, payload, retain in msgs:
             pid = 0
             if qos:
                 while len(self._waits) >= self.max_inflight:  # QoS 1 window is full
@@ -317,3 +318,15 @@ def tls_context(cadata=None):
             ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # no CA configured: encrypted but not authenticated
     return ctx
+
+
+def pem_to_der(pem):
+    """The DER bytes of the first certificate in PEM text ("" -> b"")."""
+    import binascii
+
+    begin = pem.find("-----BEGIN CERTIFICATE-----")
+    end = pem.find("-----END CERTIFICATE-----")
+    if begin < 0 or end < begin:
+        return b""
+    body = pem[begin + 27 : end]
+    return binascii.a2b_base64("".join(body.split()))

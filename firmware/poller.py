@@ -85,6 +85,8 @@ class Poller:
         self.sweeps = 0
         self.sweep_ms = None  # how long the last pass over the due devices took
         self.alive = None  # called after each poll and each nap: the watchdog's sign of progress
+        self.on_change = None  # on_change(device, fields): went online or offline (the uplink's events)
+        self.on_poll = None  # on_poll(device): after each good poll
 
     def set_devices(self, entries, interval_ms=None):
         """Takes the configured entries of this channel; unchanged devices keep their state."""
@@ -167,6 +169,8 @@ class Poller:
                 d.online = False
                 d.identified = False  # read model and serial again when it is back
                 self.log.warning("%s offline: %s" % (self._name(d), exc))
+                if self.on_change:
+                    self.on_change(d, {"event": "offline", "reason": str(exc)})
             return False
         d.fails = 0
         d.good_polls += 1
@@ -175,4 +179,8 @@ class Poller:
         if not d.online:
             d.online = True
             self.log.info("%s online%s" % (self._name(d), " (%s)" % d.model if d.model else ""))
+            if self.on_change:
+                self.on_change(d, {"event": "online", "serial": d.serial})
+        if self.on_poll:
+            self.on_poll(d)
         return True

@@ -68,6 +68,14 @@ SCHEMA = {
         "password": ("text", "", 0, 64),  # empty: the check code
         "topic_prefix": ("topic", "enerlog", 1, 64),
         "upload_interval_s": ("int", 300, 10, 3600),
+        "keepalive_s": ("int", 60, 10, 1800),
+        # The CA certificate (PEM) the server's certificate must chain to; empty with TLS on:
+        # encrypted but the server is not authenticated (the status page says so).
+        "tls_ca": ("pem", "", 0, 4096),
+        "discovery": ("bool", True, None, None),  # Home Assistant MQTT discovery
+        "discovery_prefix": ("topic", "homeassistant", 1, 64),
+        # Writes to devices from the broker (manual 2.3): off unless the owner turns it on.
+        "remote_settings": ("bool", False, None, None),
     },
     "button": {
         # Table 2-1 says 4 s / 10 s, section 6.1 says 1 s / 5 s. The longer pair: a brush against
@@ -158,6 +166,11 @@ def check(spec, v):
     elif kind == "text":
         if not a <= len(v) <= b or not _only(v, _PRINTABLE):
             return "format", "must be %d to %d printable ASCII characters" % (a, b)
+    elif kind == "pem":
+        if len(v) > b:
+            return "format", "must be at most %d characters" % b
+        if v and not _is_pem(v):
+            return "format", "must be a PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)"
     elif kind == "name":
         if not a <= len(v) <= b or not _only(v, _NAME_CHARS + "._-"):
             return "format", "must be %d to %d letters, digits, '.', '_' or '-'" % (a, b)
@@ -186,6 +199,18 @@ def check(spec, v):
         except ValueError:
             return "format", "must be a password record (set it with set_password)"
     return None
+
+
+def _is_pem(v):
+    import binascii
+
+    begin, end = v.find("-----BEGIN CERTIFICATE-----"), v.find("-----END CERTIFICATE-----")
+    if begin < 0 or end < begin:
+        return False
+    try:
+        return len(binascii.a2b_base64("".join(v[begin + 27 : end].split()))) > 0
+    except ValueError:
+        return False
 
 
 def _prefix(mask):

@@ -48,7 +48,8 @@ class Spool:
         self._dirty = 0  # acks since the ack file was written
         self._segs = []  # [first seq, record count, bytes], oldest first
         self._open = None  # the segment being appended to (index -1 of _segs) or None
-        self._pos = {}  # seq -> (segment, offset after it), for the records the last peek gave
+        self._ahead = set()  # seqs sent out of order (live data beside a backlog), > acked + 1
+        self._pos = []  # [(seq, segment, offset after it)]: where the last few peeks stopped
         makedirs(self.root)
         self._load()
 
@@ -110,44 +111,60 @@ class Spool:
             self._segs.append(seg)
             self._open = seq
         rec = struct.pack(">HI", len(payload), _crc(payload)) + payload
-        with open(self._path(seg[0]), "ab") as f:
-            f.write(rec)
-            f.flush()
+        try:
+            # A new segment's file may hold a torn first record of an earlier try: start it afresh.
+            with open(self._path(seg[0]), "ab" if seg[1] else "wb") as f:
+                f.write(rec)
+                f.flush()
+        except OSError:
+            # Full flash or a write error: whatever part of the record landed is a torn tail, so
+            # the next record starts a new segment (a scan stops at a tear, it must be the end).
+            self._open = None
+            if not seg[1]:
+                self._segs.pop()
+                remove(self._path(seg[0]))
+            raise
         seg[1] += 1
         seg[2] += len(rec)
         self._evict()
         return seq
 
-    def peek(self, n=8, after=0):
-        """Up to ``n`` oldest unacknowledged records after seq ``after``, in order: [(seq, payload)].
+    def peek(self, n=8, after=0, before=None):
+        """Up to ``n`` oldest unacknowledged records after seq ``after`` (and before seq
+        ``before``), in order: [(seq, payload)]. Records acknowledged out of order are skipped.
 
-        ``after`` lets a sender keep records in flight: it asks for those after the last it sent.
+        ``after`` lets a sender keep records in flight: it asks for those after the last it sent;
+        ``before`` lets it send a backlog and the newest records as two streams.
         """
         out = []
         want = max(self.acked, after) + 1
-        pos, self._pos = self._pos, {}
         for first, count, _ in self._segs:
             if first + count <= want:
                 continue
-            cur = pos.get(want - 1)  # where the previous peek stopped: no rescan from the start
-            if cur is None or cur[0] != first:
-                cur = (first, 0)
+            if before is not None and first >= before:
+                break
+            cur = (first, 0)
+            for p in self._pos:  # where an earlier peek stopped: no rescan from the start
+                if p[0] == want - 1 and p[1] == first:
+                    cur = (first, p[2])
+            end = first + count if before is None else min(first + count, before)
             with open(self._path(first), "rb") as f:
                 f.seek(cur[1])
                 off, seq = cur[1], first if cur[1] == 0 else want
-                while seq < first + count and len(out) < n:
+                while seq < end and len(out) < n:
                     ln = struct.unpack(">H", f.read(_HEAD)[:2])[0]
-                    data = f.read(ln)
+                    if seq >= want and seq not in self._ahead:
+                        out.append((seq, f.read(ln)))
+                    else:
+                        f.seek(ln, 1)
                     off += _HEAD + ln
-                    if seq >= want:
-                        out.append((seq, data))
-                        self._pos[seq] = (first, off)
+                    last = (seq, first, off)
                     seq += 1
+            if seq > want:
+                self._pos = [p for p in self._pos if p[1] >= self._segs[0][0]][-3:] + [last]
             if len(out) >= n:
                 break
-            want = max(want, first + count)
-        if not out:
-            self._pos = pos
+            want = max(want, end)
         return out
 
     def ack(self, seq):
@@ -155,7 +172,25 @@ class Spool:
         if seq <= self.acked:
             return
         self.acked = seq
+        self._ahead = set(s for s in self._ahead if s > seq)
+        self._advance()
+
+    def ack_one(self, seq):
+        """Marks record ``seq`` alone as sent (acknowledgements may come out of order)."""
+        if seq <= self.acked:
+            return
+        if seq != self.acked + 1:
+            self._ahead.add(seq)  # kept in RAM only: after a restart it is sent again
+            return
+        self.acked = seq
+        while self.acked + 1 in self._ahead:
+            self.acked += 1
+            self._ahead.discard(self.acked)
+        self._advance()
+
+    def _advance(self):
         self._dirty += 1
+        seq = self.acked
         done = [s for s in self._segs if s[0] + s[1] - 1 <= seq and s[0] != self._open]
         if done or self._dirty >= self.ack_every:
             self._write_ack()  # before deleting: the next seq must never go back
@@ -170,6 +205,7 @@ class Spool:
             if left > 0:
                 recs += left
                 size += nbytes * left // count
+        recs -= len(self._ahead)
         return recs, size
 
     def flush(self):
@@ -187,14 +223,25 @@ class Spool:
     def _evict(self):
         total = sum(s[2] for s in self._segs)
         while total > self.max_bytes and len(self._segs) > 1:
-            first, count, nbytes = self._segs[0]
-            lost = min(count, first + count - 1 - self.acked)
-            if lost > 0:
-                self.evicted += lost
-                self.acked = first + count - 1
-            self._write_ack()
-            self._drop(self._segs[0])
-            total -= nbytes
+            total -= self.evict_oldest()
+
+    def evict_oldest(self):
+        """Drops the oldest segment (sent or not: unsent records count as ``evicted``) to make
+        room, e.g. when the flash is full; returns the bytes freed (0 if nothing may go)."""
+        if len(self._segs) < 2 and self._open is not None:
+            return 0  # only the segment being written: nothing old to give up
+        first, count, nbytes = self._segs[0]
+        last = first + count - 1
+        if last > self.acked:
+            self.evicted += last - self.acked - sum(1 for s in self._ahead if s <= last)
+            self.acked = last
+            self._ahead = set(s for s in self._ahead if s > last)
+            while self.acked + 1 in self._ahead:
+                self.acked += 1
+                self._ahead.discard(self.acked)
+        self._write_ack()
+        self._drop(self._segs[0])
+        return nbytes
 
     def _drop(self, seg):
         self._segs.remove(seg)

@@ -1,15 +1,17 @@
 """The uplink: drains the spool to the MQTT broker, reconnecting with back-off.
 
 A record leaves the spool only after the broker's PUBACK (QoS 1), so a dropped link or a broker
-restart costs at most a few duplicates, never a record. Topics, for ``<prefix>/<SN>``:
-``.../data`` (the records), ``.../status`` (retained "online"; the last will sets "offline"),
-``.../cmd`` (subscribed when ``on_command`` is set).
+restart costs at most a few duplicates, never a record. After an outage the backlog goes out in
+order while records stored since the connection go out beside it (live data does not wait for
+the backlog). Topics, for ``<prefix>/<SN>/``: ``status`` (retained "online"; the last will sets
+"offline"), what ``render`` makes of each record (default ``data``), ``cmd`` (subscribed when a
+handler is set, see ``handlers``) and ``cmd/result``.
 """
 
 import asyncio
 
 from firmware import mqtt
-from firmware.compat import sleep_ms, wait_for_ms
+from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
 
 
 def frame(seq, payload):
@@ -20,57 +22,111 @@ def frame(seq, payload):
 
 
 class Uplink:
-    """``server`` is the settings' "server" section; ``serial``/``check_code`` the identity."""
+    """``server`` is the settings' "server" section; ``serial``/``check_code`` the identity.
+
+    ``render(seq, record) -> (topic, payload)`` turns a spool record into a message; ``handlers``
+    maps a subscribed topic to ``fn(payload)``; ``extras()`` (optional) yields (topic, payload,
+    retain) to publish after each connect and after ``refresh()`` (discovery); ``post`` queues a
+    message that is not a record (command results); ``now()`` gives Unix seconds or None.
+    """
 
     min_backoff_ms = 1000
     max_backoff_ms = 300000
     window = 16  # QoS 1 publishes in flight
+    outbox_max = 16
 
-    def __init__(self, spool, server, serial, check_code, log, on_command=None):
+    def __init__(self, spool, server, serial, check_code, log, render=None, now=None):
         self.spool = spool
-        self.server = server
         self.serial = serial
         self.check_code = check_code
         self.log = log
-        self.on_command = on_command
-        base = "%s/%s/" % (server["topic_prefix"], serial)
-        self.topic_data, self.topic_status, self.topic_cmd = base + "data", base + "status", base + "cmd"
+        self.render = render or (lambda seq, rec: (self.topic_data, frame(seq, rec)))
+        self.now = now or (lambda: None)
+        self.handlers = {}
+        self.extras = None
+        self.alive = None  # called on each pass of the loop: the watchdog's sign of progress
+        self._wake = asyncio.Event()
+        self.configure(server)
         self.connected = False
         self.sent = 0
         self.connects = 0
         self.failures = 0
         self.last_error = None
-        self._wake = asyncio.Event()
+        self.last_upload = None  # Unix s of the last PUBACK of a record (None: unknown time)
+        self.last_upload_ms = None
+        self._outbox = []
+        self._refresh = False
+
+    def configure(self, server):
+        """New server settings: the connection is made again with them."""
+        self.server = server
+        base = "%s/%s/" % (server["topic_prefix"], serial_or(self.serial))
+        self.base = base
+        self.topic_data, self.topic_status, self.topic_cmd = base + "data", base + "status", base + "cmd"
+        self._changed = True
+        self.kick()
 
     def kick(self):
         """New records are waiting: send them now rather than at the next idle check."""
         self._wake.set()
 
+    def post(self, topic, payload, retain=False):
+        """Publishes a message that is not a record, once connected (the oldest go when full)."""
+        if len(self._outbox) >= self.outbox_max:
+            self._outbox.pop(0)
+        self._outbox.append((topic, payload, retain))
+        self.kick()
+
+    def refresh(self):
+        """Publish ``extras()`` again (e.g. the device list changed)."""
+        self._refresh = True
+        self.kick()
+
     def client(self):
         s = self.server
+        ssl = None
+        if s["tls"]:
+            ssl = mqtt.tls_context(mqtt.pem_to_der(s.get("tls_ca", "")) or None)
         return mqtt.MQTTClient(
             self.serial, s["host"], s["port"], username=s["username"] or self.serial,
             password=s["password"] or self.check_code, keepalive=s.get("keepalive_s", 60),
-            will=(self.topic_status, b"offline", 1, True),
-            ssl=mqtt.tls_context() if s["tls"] else None, on_message=self._message,
+            will=(self.topic_status, b"offline", 1, True), ssl=ssl, on_message=self._message,
             max_inflight=self.window)
+
+    def _beat(self):
+        if self.alive:
+            self.alive()
+
+    async def _nap(self, ms):
+        """Sleeps ``ms`` (ended early by new settings), still showing progress to the watchdog."""
+        start = ticks_ms()
+        while ticks_diff(ticks_ms(), start) < ms and not self._changed:
+            self._beat()
+            self._wake.clear()
+            try:
+                await wait_for_ms(self._wake.wait(), min(5000, ms - ticks_diff(ticks_ms(), start)))
+            except asyncio.TimeoutError:
+                pass
 
     async def run(self):
         """Runs for ever (a supervised task); does nothing while no server is set."""
         delay = self.min_backoff_ms
-        while not self.server["host"]:
-            await sleep_ms(60000)
         while True:
+            self._changed = False
+            if not self.server["host"]:
+                await self._nap(60000)
+                continue
             c = self.client()
             try:
                 await c.connect()
                 self.connects += 1
                 await c.publish(self.topic_status, b"online", 1, True)
-                if self.on_command:
-                    await c.subscribe(self.topic_cmd, 1)
+                for topic in self.handlers:
+                    await c.subscribe(topic, 1)
                 self.connected = True
                 self.log.info("uplink: connected to %s:%d" % (self.server["host"], self.server["port"]))
                 delay = self.min_backoff_ms
+                self._refresh = self.extras is not None
                 await self._drain(c)
             except (OSError, asyncio.TimeoutError) as exc:  # MQTTError is an OSError
                 self.failures += 1
@@ -79,28 +135,64 @@ class Uplink:
             finally:
                 self.connected = False
                 await c.close()
-            await sleep_ms(delay)
+            if self._changed:
+                delay = self.min_backoff_ms
+                continue
+            await self._nap(delay)
             delay = min(delay * 2, self.max_backoff_ms)
+
+    def _next(self, room, cur):
+        """Up to ``room`` messages to send: posted ones, then extras, then records (the newest
+        stream first, then the backlog). ``cur`` = [backlog cursor, live cursor, live start]."""
+        out = []
+        while self._outbox and len(out) < room:
+            t, p, r = self._outbox.pop(0)
+            out.append((None, t, p, r))
+        if self._refresh is True:
+            self._refresh = iter(self.extras()) if self.extras else False
+        if self._refresh:
+            for t, p, r in self._refresh:
+                out.append((None, t, p, r))
+                if len(out) >= room:
+                    break
+            else:
+                self._refresh = False
+        if len(out) < room:
+            for s, rec in self.spool.peek(room - len(out), cur[1]):
+                t, p = self.render(s, rec)
+                out.append((s, t, p, False))
+                cur[1] = s
+        if len(out) < room:
+            for s, rec in self.spool.peek(room - len(out), cur[0], cur[2]):
+                t, p = self.render(s, rec)
+                out.append((s, t, p, False))
+                cur[0] = s
+        return out
 
     async def _drain(self, c):
         # A sliding window of QoS 1 publishes: stop-and-wait batches ran at ~180 records/s
         # against a broker with Nagle on (mosquitto's default), a window keeps the link busy.
-        flight = []  # (seq, pid), oldest first
-        last = 0  # the newest seq sent on this connection
+        flight = []  # (seq or None, pid), oldest first
+        live = self.spool.next_seq
+        cur = [self.spool.acked, live - 1, live]
         while True:
-            room = self.window - len(flight)
-            recs = self.spool.peek(room, last) if room else None
-            if recs:
-                pids = await c.send_many(self.topic_data, [frame(s, p) for s, p in recs], 1)
-                flight += zip([s for s, _ in recs], pids)
-                last = recs[-1][0]
+            self._beat()
+            if self._changed:
+                raise mqtt.MQTTError("server settings changed")
+            msgs = self._next(self.window - len(flight), cur)
+            if msgs:
+                pids = await c.send_many([m[1:] for m in msgs], 1)
+                flight += zip([m[0] for m in msgs], pids)
             if flight:
-                # In order, so the ack position only moves forward; then all that came meanwhile.
+                # The oldest first; then every one acknowledged meanwhile.
                 while True:
                     seq, pid = flight.pop(0)
                     await c.wait_ack(pid)
-                    self.spool.ack(seq)
-                    self.sent += 1
+                    if seq is not None:
+                        self.spool.ack_one(seq)
+                        self.sent += 1
+                        self.last_upload_ms = ticks_ms()
+                        self.last_upload = self.now()
                     if not flight or not c.acked(flight[0][1]):
                         break
                 continue
@@ -113,9 +205,17 @@ class Uplink:
                 raise mqtt.MQTTError("connection lost")
 
     def _message(self, topic, payload, retain):
-        if topic == self.topic_cmd and self.on_command:
-            self.on_command(payload)
+        fn = self.handlers.get(topic)
+        if fn:
+            fn(payload)
 
     def stats(self):
-        return {"connected": self.connected, "sent": self.sent, "connects": self.connects,
-                "failures": self.failures, "last_error": self.last_error}
+        ago = None if self.last_upload_ms is None else ticks_diff(ticks_ms(), self.last_upload_ms) // 1000
+        return {"enabled": bool(self.server["host"]), "connected": self.connected,
+                "server": "%s:%d" % (self.server["host"], self.server["port"]) if self.server["host"] else None,
+                "sent": self.sent, "connects": self.connects, "failures": self.failures,
+                "last_error": self.last_error, "last_upload": self.last_upload, "last_upload_s_ago": ago}
+
+
+def serial_or(serial):
+    return serial or "unprovisioned"

@@ -55,7 +55,9 @@ async function refresh() {
       ["Serial number", st.serial_number || "not provisioned"],
       ["Firmware version", st.firmware_version],
       ["Uptime", fmtS(st.uptime_s)],
-      ["Server", (server || "none") + (up.connected ? " (connected)" : " (not connected)")],
+      ["Server", server ? server + (up.connected ? " (connected)" : " (not connected" + (up.last_error ? ": " + up.last_error : "") + ")") : "none (uploads off)"],
+      ["Upload backlog", (up.backlog || 0) + " records" + (up.evicted ? ", " + up.evicted + " evicted (queue full)" : "")],
+      ["Last upload", up.last_upload_s_ago == null ? "never" : fmtS(up.last_upload_s_ago) + " ago"],
       ["Devices configured / communicating", dv.configured + " / " + dv.communicating],
       ["IP address", n.ip], ["MAC", n.mac], ["Address mode", n.dhcp ? "DHCP" : "Static"],
       ["Network", n.state + (n.connected ? ", connected" : ", not connected")],
@@ -147,7 +149,10 @@ on("#net", async (f) => {
   say("Network settings saved");
 });
 on("#srv", async (f) => {
-  const body = { host: f.host.value, port: +f.port.value, tls: f.tls.checked, username: f.username.value, upload_interval_s: +f.upload_interval_s.value };
+  const body = { host: f.host.value, port: +f.port.value, tls: f.tls.checked, username: f.username.value,
+    upload_interval_s: +f.upload_interval_s.value, topic_prefix: f.topic_prefix.value, keepalive_s: +f.keepalive_s.value,
+    tls_ca: f.tls_ca.value, discovery: f.discovery.checked, discovery_prefix: f.discovery_prefix.value,
+    remote_settings: f.remote_settings.checked };
   if (f.password.value) body.password = f.password.value;
   const r = await api("PUT", "/api/settings/server", body);
   server = r.host ? r.host + ":" + r.port : ""; f.password.value = ""; say("Server settings saved");

@@ -1,0 +1,79 @@
+"""Home Assistant MQTT discovery: one sensor per main value of each configured device.
+
+Config topic ``<discovery prefix>/sensor/<SN>_<channel>_<address>/<point>/config`` (retained),
+state from the device's state topic, availability from the logger's status topic. Published on
+each connection, again when Home Assistant says it restarted (``<discovery prefix>/status``
+"online"), and when the device list changes; a deleted device's sensors get an empty retained
+config, which removes them. Messages are made one at a time (60 devices make ~300).
+"""
+
+import json
+
+_CLASSES = {"V": ("voltage", "measurement"), "mV": ("voltage", "measurement"),
+            "A": ("current", "measurement"), "W": ("power", "measurement"), "kW": ("power", "measurement"),
+            "Wh": ("energy", "total_increasing"), "kWh": ("energy", "total_increasing"),
+            "Hz": ("frequency", "measurement"), "°C": ("temperature", "measurement"),
+            "%": (None, "measurement")}
+
+
+def node(serial, d):
+    return "%s_%d_%d" % (serial, d.channel, d.address)
+
+
+def config(base, serial, d, pt, expire_s):
+    """The discovery config (JSON text) of point ``pt`` of device ``d``."""
+    n = node(serial, d)
+    cfg = {
+        "name": pt.name.replace("_", " ").capitalize(),
+        "unique_id": "%s_%s" % (n, pt.name),
+        "object_id": "enerlog_%s_%s" % (n, pt.name),
+        "state_topic": "%s%d/%d/state" % (base, d.channel, d.address),
+        "value_template": "{{ value_json['values']['%s'] }}" % pt.name,
+        "availability_topic": base + "status",
+        "expire_after": expire_s,
+        "device": {"identifiers": ["enerlog_" + n], "name": "%s RS485-%d #%d" % (d.map.name, d.channel, d.address),
+                   "model": d.model or d.map.name, "via_device": "enerlog_" + serial},
+    }
+    if d.serial:
+        cfg["device"]["serial_number"] = d.serial
+    if pt.unit:
+        cfg["unit_of_measurement"] = pt.unit
+        cls, state_class = _CLASSES.get(pt.unit, (None, None))
+        if cls:
+            cfg["device_class"] = cls
+        if state_class:
+            cfg["state_class"] = state_class
+    return json.dumps(cfg)
+
+
+class Discovery:
+    """Which configs to publish; ``messages()`` yields (topic, payload, retain) for the uplink."""
+
+    def __init__(self, base, serial, prefix, devices, expire_s):
+        self.base, self.serial, self.prefix = base, serial, prefix
+        self.devices = devices  # callable: the current Device objects
+        self.expire_s = expire_s
+        self.published = {}  # node: topics published (to clear them when the device goes)
+
+    def _topic(self, d, pt):
+        return "%s/sensor/%s/%s/config" % (self.prefix, node(self.serial, d), pt.name)
+
+    def messages(self):
+        seen = set()
+        for d in self.devices():
+            if not d.map:
+                continue
+            n = node(self.serial, d)
+            seen.add(n)
+            topics = []
+            for pt in d.map.polled(d.model):
+                if pt.main:
+                    topics.append(self._topic(d, pt))
+                    yield topics[-1], config(self.base, self.serial, d, pt, self.expire_s), True
+            for t in self.published.get(n, ()):
+                if t not in topics:  # the model turned out to lack it
+                    yield t, b"", True
+            self.published[n] = topics
+        for n in [n for n in self.published if n not in seen]:
+            for t in self.published.pop(n):
+                yield t, b"", True

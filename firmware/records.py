@@ -1,0 +1,127 @@
+"""Upload records: the compact bytes the spool keeps, and the JSON the broker gets.
+
+On flash a record is a header and a body::
+
+    kind u8 (1 state, 2 event; bit 7 set: wall time known), channel u8, address u8,
+    type (u8 length + text), model (u8 length + text),
+    wall time known: unix ms u64 | else: boot id u32 + uptime ms u64,
+    body: state: the registers of the points the device's map polls for its model, in map order
+          event: JSON text
+
+A state record keeps registers, not decoded values: an ATESS inverter's 39 points cost 96 bytes,
+their JSON three times that. They are decoded with the device's map when published, to
+``<prefix>/<SN>/<channel>/<address>/state``; events go to ``<prefix>/<SN>/events``. Every
+published object carries ``seq`` (the spool's sequence number, per logger) and ``ts`` (Unix ms;
+null when the time is unknown, then ``boot`` and ``uptime_ms`` say when it was taken).
+"""
+
+import json
+import struct
+
+from micropython import const
+
+from firmware import devicemap
+
+STATE = const(1)
+EVENT = const(2)
+_TIMED = const(0x80)
+
+
+def encode(kind, channel, address, dtype, model, stamp, body):
+    """A record's bytes; ``stamp`` is ``clock.stamp()``."""
+    t, m = dtype.encode(), (model or "").encode()
+    unix_ms, boot, up = stamp
+    if unix_ms is not None:
+        kind |= _TIMED
+        when = struct.pack(">Q", unix_ms)
+    else:
+        when = struct.pack(">IQ", boot, up)
+    return (struct.pack(">BBBB", kind, channel, address, len(t)) + t + struct.pack(">B", len(m)) + m
+            + when + body)
+
+
+def parse(rec):
+    """(kind, channel, address, type, model, stamp, body) of a record's bytes."""
+    kind, channel, address, n = struct.unpack_from(">BBBB", rec, 0)
+    i = 4 + n
+    dtype = str(rec[4:i], "utf-8")
+    n = rec[i]
+    model = str(rec[i + 1 : i + 1 + n], "utf-8") or None
+    i += 1 + n
+    if kind & _TIMED:
+        stamp = [struct.unpack_from(">Q", rec, i)[0], None, None]
+        i += 8
+    else:
+        boot, up = struct.unpack_from(">IQ", rec, i)
+        stamp = [None, boot, up]
+        i += 12
+    return kind & 0x7F, channel, address, dtype, model, stamp, rec[i:]
+
+
+def state(device, stamp):
+    """The state record of ``device`` (a poller Device with a good poll) taken at ``stamp``."""
+    m = device.map
+    pts = m.polled(device.model)
+    body = bytearray(2 * sum(pt.size() for pt in pts))
+    at = 0
+    for pt in pts:
+        i = m.block_of(pt)
+        off = 2 * (pt.address - m.blocks[i][1])
+        n = 2 * pt.size()
+        body[at : at + n] = device.raw[i][off : off + n]
+        at += n
+    return encode(STATE, device.channel, device.address, device.type, device.model, stamp, body)
+
+
+def event(device, stamp, fields):
+    """An event record about ``device``: ``fields`` is a dict, e.g. {"event": "offline"}."""
+    return encode(EVENT, device.channel, device.address, device.type, device.model, stamp,
+                  json.dumps(fields).encode())
+
+
+def values(dmap, model, body):
+    """{name: value} of a state record's body; None if it does not fit the map (changed since)."""
+    pts = dmap.polled(model)
+    if 2 * sum(pt.size() for pt in pts) != len(body):
+        return None
+    out = {}
+    at = 0
+    for pt in pts:
+        out[pt.name] = devicemap.decode(pt, body, at)
+        at += 2 * pt.size()
+    return out
+
+
+class Renderer:
+    """``render(seq, record) -> (topic, payload)`` for the uplink; ``base`` is ``<prefix>/<SN>/``."""
+
+    def __init__(self, base, maps, resolve):
+        self.base = base
+        self.maps = maps
+        self.resolve = resolve  # clock.resolve: a stamp taken before the clock was set, made true
+
+    def __call__(self, seq, rec):
+        try:
+            kind, channel, address, dtype, model, stamp, body = parse(rec)
+        except (ValueError, IndexError, UnicodeError) as exc:  # stored by another version
+            return self.base + "events", json.dumps({"seq": seq, "event": "unreadable record",
+                                                     "error": str(exc)})
+        ts = self.resolve(stamp)
+        out = {"seq": seq, "ts": ts, "channel": channel, "address": address, "type": dtype}
+        if model:
+            out["model"] = model
+        if ts is None and stamp[1] is not None:
+            out["boot"], out["uptime_ms"] = stamp[1], stamp[2]
+        if kind == EVENT:
+            try:
+                out.update(json.loads(body))
+            except ValueError:
+                out["event"] = "unreadable"
+            return self.base + "events", json.dumps(out)
+        dmap = self.maps.get(dtype)
+        vals = values(dmap, model, body) if dmap else None
+        if vals is None:
+            out["raw"] = "".join("%02x" % b for b in body)  # kept rather than lost
+        else:
+            out["values"] = vals
+        return "%s%d/%d/state" % (self.base, channel, address), json.dumps(out)
