@@ -39,7 +39,7 @@ test: setup lint typecheck
 	$(BIN)/pytest host_tests
 
 sim: deps lib
-	$(PY) tools/sim/run.py
+	$(PY) tools/sim/run.py --mqtt-port 1883
 
 build: deps lib
 	$(PY) tools/build.py

@@ -2,13 +2,17 @@
 
 import asyncio
 
-from firmware import VERSION, button, clock, ethernet, identity, leds, watchdog, web
+from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, watchdog, web
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
 from firmware.log import log
 from firmware.monitor import Monitor
+from firmware.recorder import Recorder
+from firmware.remote import Remote
 from firmware.settings import Settings
+from firmware.spool import Spool
 from firmware.supervisor import Supervisor
+from firmware.uplink import Uplink
 
 
 class Logger:
@@ -24,6 +28,9 @@ class Logger:
     web_limit_ms = 60000  # the web server must answer the watchdog's probe this often
     # A poller reports after every device: 20 silent devices cost 20 x 2 x 500 ms of timeouts.
     poller_limit_ms = 120000
+    # The uplink reports on every pass, also while it waits out a back-off (at most 5 min).
+    uplink_limit_ms = 600000
+    spool_bytes = 2 * 1024 * 1024
 
     def __init__(self, board):
         self.board = board
@@ -43,12 +50,54 @@ class Logger:
         hold = self.settings.get("button")
         self.button = button.ResetButton(hold["restart_s"], hold["factory_s"])
         self.watchdog = watchdog.Watchdog(board.watchdog, log)
+        self._uplink_parts(board)
         self._restarts = {}  # task name: [restarts seen, when that count was first seen or None]
         self._problems = []
         self._problems_at = None
         self.settings.watch(self._settings_changed)
 
+    def _uplink_parts(self, board):
+        """The spool on flash, the recorder that fills it, the uplink that drains it, and what
+        rides on the uplink: Home Assistant discovery and remote settings."""
+        server = self.settings.get("server")
+        ident = self.identity or {}
+        self.spool = Spool(board.flash.root + "/spool", board.profile.get("spool_bytes", self.spool_bytes))
+        self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
+                             now=self.clock.time, online=lambda: self.network.connected)
+        self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
+                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
+        self.remote = Remote(self.monitor, lambda: self.settings.get("server")["remote_settings"],
+                             lambda payload: self.uplink.post(self.uplink.topic_cmd + "/result", payload), log)
+        self._uplink_configure(server)
+
+    hold_ms = 600000
+
+    def _hold(self, stamp):
+        """A record of this start without a time waits up to ``hold_ms`` of uptime for the clock's
+        first sync (then it gets its true time), when a time server is set."""
+        c = self.clock
+        return stamp[1] == c.boot and bool(c.server) and not c.synced and c.uptime_ms() < self.hold_ms
+
+    def _uplink_configure(self, server):
+        up = self.uplink
+        up.configure(server)
+        up.render = records.Renderer(up.base, self.monitor.maps, self.clock.resolve, self._hold)
+        up.handlers = {up.topic_cmd: self.remote.handle}
+        up.extras = None
+        if server["discovery"]:
+            prefix = server["discovery_prefix"]
+            disc = discovery.Discovery(up.base, up.serial_name, prefix, self.monitor.all_devices,
+                                       3 * server["upload_interval_s"])
+            up.extras = disc.messages
+            # Home Assistant announces its restarts here: it has forgotten non-retained state.
+            up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh()
+        self.recorder.configure(server["upload_interval_s"])
+
     def _settings_changed(self, section):
+        if section in (None, "server"):
+            self._uplink_configure(self.settings.get("server"))
+        if section in (None, "devices"):
+            self.uplink.refresh()
         if section in (None, "network"):
             self.network.configure(self.settings.get("network"))
         if section in (None, "clock"):
@@ -125,7 +174,18 @@ class Logger:
             "network": self.network.status(),
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
+            "uplink": self.uplink_status(),
         }
+
+    def uplink_status(self):
+        """Server connected or not, the backlog on flash, evicted records, the last upload."""
+        out = self.uplink.stats()
+        sp = self.spool.stats()
+        out.update(backlog=sp["backlog"], backlog_bytes=sp["backlog_bytes"], evicted=sp["evicted"])
+        out.update(self.recorder.status())
+        if self.uplink.server["tls"] and not self.uplink.server["tls_ca"]:
+            out["warning"] = "TLS without a CA certificate: the server is not authenticated"
+        return out
 
 
 def tasks(logger):
@@ -144,11 +204,16 @@ def tasks(logger):
         ("leds", light.run),
         ("button", press.run),
         ("watchdog", logger.watchdog.run),
+        ("recorder", logger.recorder.run),
+        ("uplink", logger.uplink.run),
+        ("remote", logger.remote.run),
     ] + pollers(logger)
 
 
 def pollers(logger):
-    """The channels' poll loops, each a key task for the watchdog."""
+    """The channels' poll loops and the uplink, each a key task for the watchdog."""
+    logger.watchdog.register("uplink", logger.uplink_limit_ms)
+    logger.uplink.alive = lambda: logger.watchdog.alive("uplink")
     out = []
     for p in logger.monitor.pollers:
         name = "poller-%d" % p.channel.number

@@ -193,6 +193,19 @@ def decode(pt, raw, offset):
     return v
 
 
+def json_value(pt, v):
+    """Value ``v`` of point ``pt`` as JSON text, a float to the point's digits: MicroPython's own
+    float output has 16 significant digits (-8.2 comes out as -8.199999999999999)."""
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return "null"
+        t = ("%." + str(pt.digits if pt.scale != 1 else 4) + "f") % v
+        if "." in t:
+            t = t.rstrip("0").rstrip(".")
+        return "0" if t == "-0" else t
+    return json.dumps(v)
+
+
 def load(path):
     """The DeviceMap in file ``path``; MapError naming the file if it is malformed."""
     where = path.rsplit("/", 1)[-1]

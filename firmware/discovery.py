@@ -23,8 +23,9 @@ def node(serial, d):
 def config(base, serial, d, pt, expire_s):
     """The discovery config (JSON text) of point ``pt`` of device ``d``."""
     n = node(serial, d)
+    label = pt.name.replace("_", " ")
     cfg = {
-        "name": pt.name.replace("_", " ").capitalize(),
+        "name": label[:1].upper() + label[1:],  # MicroPython's str has no capitalize()
         "unique_id": "%s_%s" % (n, pt.name),
         "object_id": "enerlog_%s_%s" % (n, pt.name),
         "state_topic": "%s%d/%d/state" % (base, d.channel, d.address),

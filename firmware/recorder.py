@@ -11,13 +11,14 @@ from firmware.compat import sleep_ms, ticks_diff, ticks_ms
 
 
 class Recorder:
-    def __init__(self, monitor, spool, clock, log, interval_s, kick=None):
+    def __init__(self, monitor, spool, clock, log, interval_s, kick=None, on_online=None):
         self.monitor = monitor
         self.spool = spool
         self.clock = clock
         self.log = log
         self.interval_ms = interval_s * 1000
         self.kick = kick or (lambda: None)
+        self.on_online = on_online  # a device is back (its model is known now: discovery again)
         self.produced = 0  # records stored
         self.lost = 0  # records the flash could not take
         self.last_sample_ms = None
@@ -48,6 +49,8 @@ class Recorder:
 
     def changed(self, device, fields):
         self.store(records.event(device, self.clock.stamp(), fields))
+        if fields["event"] == "online" and self.on_online:
+            self.on_online()
 
     def polled(self, device):
         key = device.key()

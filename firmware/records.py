@@ -79,26 +79,29 @@ def event(device, stamp, fields):
                   json.dumps(fields).encode())
 
 
-def values(dmap, model, body):
-    """{name: value} of a state record's body; None if it does not fit the map (changed since)."""
+def values_json(dmap, model, body):
+    """The JSON object text of a state record's values; None if the body does not fit the map
+    (the map changed since the record was stored)."""
     pts = dmap.polled(model)
     if 2 * sum(pt.size() for pt in pts) != len(body):
         return None
-    out = {}
+    parts = []
     at = 0
     for pt in pts:
-        out[pt.name] = devicemap.decode(pt, body, at)
+        parts.append('"%s":%s' % (pt.name, devicemap.json_value(pt, devicemap.decode(pt, body, at))))
         at += 2 * pt.size()
-    return out
+    return "{" + ",".join(parts) + "}"
 
 
 class Renderer:
-    """``render(seq, record) -> (topic, payload)`` for the uplink; ``base`` is ``<prefix>/<SN>/``."""
+    """``render(seq, record) -> (topic, payload)`` for the uplink, or None while the record waits
+    for the clock (see ``hold``); ``base`` is ``<prefix>/<SN>/``."""
 
-    def __init__(self, base, maps, resolve):
+    def __init__(self, base, maps, resolve, hold=None):
         self.base = base
         self.maps = maps
         self.resolve = resolve  # clock.resolve: a stamp taken before the clock was set, made true
+        self.hold = hold  # hold(stamp): True while a time-less record should wait for the clock
 
     def __call__(self, seq, rec):
         try:
@@ -107,6 +110,8 @@ class Renderer:
             return self.base + "events", json.dumps({"seq": seq, "event": "unreadable record",
                                                      "error": str(exc)})
         ts = self.resolve(stamp)
+        if ts is None and self.hold and self.hold(stamp):
+            return None
         out = {"seq": seq, "ts": ts, "channel": channel, "address": address, "type": dtype}
         if model:
             out["model"] = model
@@ -119,9 +124,10 @@ class Renderer:
                 out["event"] = "unreadable"
             return self.base + "events", json.dumps(out)
         dmap = self.maps.get(dtype)
-        vals = values(dmap, model, body) if dmap else None
+        vals = values_json(dmap, model, body) if dmap else None
         if vals is None:
             out["raw"] = "".join("%02x" % b for b in body)  # kept rather than lost
+            text = json.dumps(out)
         else:
-            out["values"] = vals
-        return "%s%d/%d/state" % (self.base, channel, address), json.dumps(out)
+            text = json.dumps(out)[:-1] + ',"values":' + vals + "}"
+        return "%s%d/%d/state" % (self.base, channel, address), text

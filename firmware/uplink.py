@@ -24,7 +24,8 @@ def frame(seq, payload):
 class Uplink:
     """``server`` is the settings' "server" section; ``serial``/``check_code`` the identity.
 
-    ``render(seq, record) -> (topic, payload)`` turns a spool record into a message; ``handlers``
+    ``render(seq, record) -> (topic, payload)`` turns a spool record into a message (None: not
+    yet); ``online()`` says whether the network is up (the settings' address held); ``handlers``
     maps a subscribed topic to ``fn(payload)``; ``extras()`` (optional) yields (topic, payload,
     retain) to publish after each connect and after ``refresh()`` (discovery); ``post`` queues a
     message that is not a record (command results); ``now()`` gives Unix seconds or None.
@@ -35,13 +36,14 @@ class Uplink:
     window = 16  # QoS 1 publishes in flight
     outbox_max = 16
 
-    def __init__(self, spool, server, serial, check_code, log, render=None, now=None):
+    def __init__(self, spool, server, serial, check_code, log, render=None, now=None, online=None):
         self.spool = spool
         self.serial = serial
         self.check_code = check_code
         self.log = log
         self.render = render or (lambda seq, rec: (self.topic_data, frame(seq, rec)))
         self.now = now or (lambda: None)
+        self.online = online or (lambda: True)
         self.handlers = {}
         self.extras = None
         self.alive = None  # called on each pass of the loop: the watchdog's sign of progress
@@ -57,10 +59,14 @@ class Uplink:
         self._outbox = []
         self._refresh = False
 
+    @property
+    def serial_name(self):
+        return self.serial or "unprovisioned"
+
     def configure(self, server):
         """New server settings: the connection is made again with them."""
         self.server = server
-        base = "%s/%s/" % (server["topic_prefix"], serial_or(self.serial))
+        base = "%s/%s/" % (server["topic_prefix"], self.serial_name)
         self.base = base
         self.topic_data, self.topic_status, self.topic_cmd = base + "data", base + "status", base + "cmd"
         self._changed = True
@@ -88,7 +94,7 @@ class Uplink:
         if s["tls"]:
             ssl = mqtt.tls_context(mqtt.pem_to_der(s.get("tls_ca", "")) or None)
         return mqtt.MQTTClient(
-            self.serial, s["host"], s["port"], username=s["username"] or self.serial,
+            self.serial_name, s["host"], s["port"], username=s["username"] or self.serial_name,
             password=s["password"] or self.check_code, keepalive=s.get("keepalive_s", 60),
             will=(self.topic_status, b"offline", 1, True), ssl=ssl, on_message=self._message,
             max_inflight=self.window)
@@ -113,8 +119,8 @@ class Uplink:
         delay = self.min_backoff_ms
         while True:
             self._changed = False
-            if not self.server["host"]:
-                await self._nap(60000)
+            if not self.server["host"] or not self.online():
+                await self._nap(1000)
                 continue
             c = self.client()
             try:
@@ -157,17 +163,19 @@ class Uplink:
                     break
             else:
                 self._refresh = False
-        if len(out) < room:
-            for s, rec in self.spool.peek(room - len(out), cur[1]):
-                t, p = self.render(s, rec)
-                out.append((s, t, p, False))
-                cur[1] = s
-        if len(out) < room:
-            for s, rec in self.spool.peek(room - len(out), cur[0], cur[2]):
-                t, p = self.render(s, rec)
-                out.append((s, t, p, False))
-                cur[0] = s
+        self._records(out, room, cur, 1, None)
+        self._records(out, room, cur, 0, cur[2])
         return out
+
+    def _records(self, out, room, cur, i, before):
+        if len(out) >= room:
+            return
+        for s, rec in self.spool.peek(room - len(out), cur[i], before):
+            msg = self.render(s, rec)
+            if msg is None:
+                return  # waits for the clock: this stream goes on at the next pass
+            out.append((s, msg[0], msg[1], False))
+            cur[i] = s
 
     async def _drain(self, c):
         # A sliding window of QoS 1 publishes: stop-and-wait batches ran at ~180 records/s
@@ -216,6 +224,3 @@ class Uplink:
                 "sent": self.sent, "connects": self.connects, "failures": self.failures,
                 "last_error": self.last_error, "last_upload": self.last_upload, "last_upload_s_ago": ago}
 
-
-def serial_or(serial):
-    return serial or "unprovisioned"

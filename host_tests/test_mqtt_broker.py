@@ -13,52 +13,24 @@ import sys
 import time
 
 import pytest
-from conftest import HERE, ROOT, SHIMS, free_port, mp_env, require_tool
+from conftest import HERE, ROOT, SHIMS, mp_env, require_tool
 
 from firmware import mqtt
+from tools.sim.broker import Broker
 
 SN = "EL2A00012345"
 RUNTIMES = ["micropython", "cpython"]
 
 
-class Broker:
-    """One mosquitto on a loopback port, with persistence so a restart keeps queued messages."""
-
-    def __init__(self, tmp_path):
-        self.exe = require_tool("mosquitto")
-        self.port = free_port()
-        self.conf = tmp_path / "mosquitto.conf"
-        self.conf.write_text(
-            "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            "persistence_location %s/\nuser root\nlog_dest stderr\n" % (self.port, tmp_path))
-        self.log = open(tmp_path / "mosquitto.log", "ab")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stderr=self.log,
-                                     stdout=self.log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                __import__("socket").create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file
-            self.proc.wait(10)
+def _broker(tmp_path, **kw):
+    return Broker(tmp_path, exe=require_tool("mosquitto"), **kw).start()
 
 
 @pytest.fixture
 def broker(tmp_path):
-    b = Broker(tmp_path)
-    b.start()
+    b = _broker(tmp_path)
     yield b
-    b.stop()
-    b.log.close()
+    b.close()
 
 
 class Subscriber:
@@ -215,9 +187,7 @@ def _cert(tmp_path, name):
 def test_tls_verifies_the_broker(runtime, tmp_path):
     pem, key, der = _cert(tmp_path, "broker")
     other = _cert(tmp_path, "other")[2]
-    b = Broker(tmp_path)
-    b.conf.write_text(b.conf.read_text() + "certfile %s\nkeyfile %s\n" % (pem, key))
-    b.start()
+    b = _broker(tmp_path, tls=(pem, key))
     try:
         cfg = tmp_path / "tls.json"
         out = tmp_path / "tls-out.json"
@@ -230,8 +200,7 @@ def test_tls_verifies_the_broker(runtime, tmp_path):
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         res = json.loads(out.read_text()) if out.exists() else proc.stdout + proc.stderr
     finally:
-        b.stop()
-        b.log.close()
+        b.close()
     assert res["ca"] == "ok", res  # verified against its CA
     assert res["wrong"].startswith("failed"), res  # another CA: refused
     print("%s: wrong CA -> %s" % (runtime, res["wrong"]))
@@ -239,14 +208,11 @@ def test_tls_verifies_the_broker(runtime, tmp_path):
 
 
 async def test_refused_login_names_the_reason(tmp_path):
-    b = Broker(tmp_path)
-    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
-    b.start()
+    b = _broker(tmp_path, anonymous=False)
     try:
         c = mqtt.MQTTClient("x", "127.0.0.1", b.port, username="EL2A00012345", password="wrong")
         with pytest.raises(mqtt.MQTTError, match=r"refused \(5\): not authorized"):
             await c.connect()
         assert not c.connected
     finally:
-        b.stop()
-        b.log.close()
+        b.close()

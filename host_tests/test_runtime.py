@@ -4,8 +4,6 @@ SNTP sync against a CPython responder on loopback, LEDs, the reset button, and t
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import threading
 import time
@@ -15,47 +13,9 @@ from conftest import HERE, ROOT, free_port, http_json, mp_env, require_tool, ses
 
 from firmware import identity
 from firmware.settings import Settings, defaults
+from tools.sim.sntp import SntpResponder
 
 SERVER_TIME = 1893456000  # 2030-01-01 00:00:00 UTC
-NTP_UNIX = 2208988800
-
-
-class SntpResponder:
-    """An SNTP server written apart from the firmware's client (plain CPython sockets): serves
-    SERVER_TIME plus the time since it started, echoing the request's transmit time as origin."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.t0 = time.monotonic()
-        self.requests = 0
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def now(self):
-        return SERVER_TIME + (time.monotonic() - self.t0)
-
-    def _serve(self):
-        while self.running:
-            try:
-                data, addr = self.sock.recvfrom(512)
-            except OSError:
-                continue
-            if len(data) < 48 or data[0] & 7 != 3:
-                continue
-            self.requests += 1
-            t = self.now() + NTP_UNIX
-            stamp = struct.pack("!II", int(t), int((t % 1) * 2**32))
-            reply = struct.pack("!BBbb", (4 << 3) | 4, 1, 6, -20) + bytes(8) + b"GPS\x00" + stamp + data[40:48]
-            self.sock.sendto(reply + stamp + stamp, addr)
-
-    def close(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
 
 
 @pytest.fixture
@@ -95,7 +55,7 @@ def _leds(run_dir):
 def test_dhcp_host_name_sntp_sync_and_leds_in_the_running_firmware(run_dir):
     identity.provision(str(run_dir / "flash"), "BAKFB02000", "A1B2C")
     _settings(run_dir, network={"startup_static_s": 0}, clock={"ntp_server": "127.0.0.1"})
-    ntp = SntpResponder()
+    ntp = SntpResponder(SERVER_TIME)
     port = free_port()
     t0 = time.monotonic()
     proc = _start(run_dir, port, ENERLOG_NTP_PORT=str(ntp.port))

@@ -30,8 +30,9 @@ def make_lines(run_dir):
             for ch in CHANNELS]
 
 
-def seed_settings(run_dir, layout):
-    """A first start gets the plant's devices in its settings (through the firmware's own code)."""
+def seed_settings(run_dir, layout, mqtt_port=0):
+    """A first start gets the plant's devices in its settings (through the firmware's own code),
+    the sim's time server, and the sim's broker when there is one."""
     from firmware.log import Log
     from firmware.settings import Settings
 
@@ -40,9 +41,26 @@ def seed_settings(run_dir, layout):
         return False
     settings = Settings(flash, Log(echo=False))
     settings.replace_devices([{"type": t[2], "channel": t[0], "address": t[1]} for t in layout])
-    # A PC sim never asks a public time server (the PC's own clock is right anyway).
-    settings.update("clock", {"ntp_server": ""})
+    # A PC sim never asks a public time server: it has its own on loopback (ENERLOG_NTP_PORT).
+    settings.update("clock", {"ntp_server": "127.0.0.1"})
+    # The 2-minute setup address (manual 4.2) means nothing on a PC: connected at once.
+    settings.update("network", {"startup_static_s": 0})
+    if mqtt_port:
+        settings.update("server", {"host": "127.0.0.1", "port": mqtt_port, "upload_interval_s": 60})
     return True
+
+
+def start_broker(run_dir, port):
+    """mosquitto on 127.0.0.1:``port`` for the uplink, or None (said why) when it cannot run."""
+    from tools.sim.broker import Broker
+
+    try:
+        b = Broker(os.path.join(run_dir, "broker"), port=port).start()
+    except (OSError, RuntimeError) as exc:
+        print("sim: no MQTT broker (%s); uploads wait in the spool" % exc, flush=True)
+        return None
+    print("sim: MQTT broker on 127.0.0.1:%d (mosquitto_sub -p %d -t 'enerlog/#' -v)" % (port, port), flush=True)
+    return b
 
 
 def start_plant(run_dir, devices):
@@ -57,11 +75,12 @@ def start_plant(run_dir, devices):
     return p
 
 
-def firmware_env(run_dir, http_port):
+def firmware_env(run_dir, http_port, ntp_port):
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join([ROOT, os.path.join(ROOT, "lib"), ".frozen"])
     env["ENERLOG_RUN"] = run_dir
     env["ENERLOG_HTTP_PORT"] = str(http_port)
+    env["ENERLOG_NTP_PORT"] = str(ntp_port)
     return env
 
 
@@ -71,6 +90,8 @@ def main(argv=None):
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--heapsize", help="MicroPython heap, e.g. 192k (default: the port's)")
     ap.add_argument("--devices", type=int, default=0, help="plant size, up to 60 (default: one of each kind)")
+    ap.add_argument("--mqtt-port", type=int, default=0,
+                    help="start mosquitto on this loopback port and upload to it (make sim: 1883)")
     args = ap.parse_args(argv)
     run_dir = os.path.abspath(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
@@ -78,16 +99,19 @@ def main(argv=None):
     cmd = [mp] + (["-X", "heapsize=" + args.heapsize] if args.heapsize else []) + ["main.py", "pc"]
     lines = make_lines(run_dir)
     from tools.sim.plant import default_layout, full_layout
+    from tools.sim.sntp import SntpResponder
 
-    if seed_settings(run_dir, full_layout(args.devices) if args.devices else default_layout()):
+    if seed_settings(run_dir, full_layout(args.devices) if args.devices else default_layout(), args.mqtt_port):
         print("sim: first start, the plant's devices were added to the settings", flush=True)
     lines.append(start_plant(run_dir, args.devices))
+    ntp = SntpResponder()
+    broker = start_broker(run_dir, args.mqtt_port) if args.mqtt_port else None
     fw = None
     print("EnerLog simulator: web page on http://127.0.0.1:%d/ (run folder %s); Ctrl-C stops"
           % (args.http_port, run_dir), flush=True)
     try:
         while True:
-            fw = subprocess.Popen(cmd, cwd=ROOT, env=firmware_env(run_dir, args.http_port))
+            fw = subprocess.Popen(cmd, cwd=ROOT, env=firmware_env(run_dir, args.http_port, ntp.port))
             rc = fw.wait()
             if rc != RESET_EXIT:
                 print("sim: firmware exited with %d" % rc, flush=True)
@@ -106,6 +130,9 @@ def main(argv=None):
         for p in reversed(lines):
             p.terminate()
             p.wait()
+        ntp.close()
+        if broker:
+            broker.close()
 
 
 if __name__ == "__main__":
