@@ -61,7 +61,9 @@ class Logger:
         rides on the uplink: Home Assistant discovery and remote settings."""
         server = self.settings.get("server")
         ident = self.identity or {}
-        self.spool = Spool(board.flash.root + "/spool", board.profile.get("spool_bytes", self.spool_bytes))
+        size = board.profile.get("spool_bytes", self.spool_bytes)
+        # Eviction gives up a whole segment: at most 1/8 of the queue at a time.
+        self.spool = Spool(board.flash.root + "/spool", size, min(32768, max(512, size // 8)))
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
                              now=self.clock.time, online=lambda: self.network.connected)
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],

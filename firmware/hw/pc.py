@@ -347,6 +347,8 @@ class Board:
             profile["http"]["port"] = int(port)
         # The SNTP port: tests point the clock at a responder of their own on loopback.
         self.ntp_port = int(os.getenv("ENERLOG_NTP_PORT") or 123)
+        if os.getenv("ENERLOG_SPOOL_BYTES"):  # a small upload queue, to see it fill up
+            profile["spool_bytes"] = int(os.getenv("ENERLOG_SPOOL_BYTES"))
         makedirs(self.run_dir)
         self.flash = Flash(self._path(profile.get("flash", "flash")))
         self.rs485 = [Rs485(self._path(ch["path"])) for ch in profile["rs485"]]

@@ -173,3 +173,43 @@ def test_peek_after_keeps_records_in_flight():
     sp.ack(6)
     assert [s for s, _ in sp.peek(3)] == [7, 8, 9]  # after a reconnect: from the oldest unsent
     assert sp.peek(3, after=2) == sp.peek(3)  # never before what was acknowledged
+
+
+def test_out_of_order_acks_skip_and_merge():
+    root = tmpdir()
+    sp = Spool(root, segment_bytes=60)
+    for i in range(10):
+        sp.append(_rec(i))
+    sp.ack_one(9)  # live data sent beside the backlog
+    sp.ack_one(10)
+    assert sp.acked == 0 and sp.backlog()[0] == 8
+    assert [s for s, _ in sp.peek(20)] == list(range(1, 9))  # the sent ones are not sent again
+    assert [s for s, _ in sp.peek(3, 0, 5)] == [1, 2, 3] and [s for s, _ in sp.peek(9, 3, 5)] == [4]
+    for s in range(1, 9):
+        sp.ack_one(s)
+    assert sp.acked == 10 and sp.backlog() == (0, 0) and sp.peek(5) == []
+    # A restart forgets out-of-order acks: those records are sent again (at-least-once), none lost.
+    for i in range(3):
+        sp.append(_rec(i))
+    sp.ack_one(13)
+    sp.flush()
+    assert [s for s, _ in Spool(root, segment_bytes=60).peek(10)] == [11, 12, 13]
+
+
+def test_evict_oldest_for_a_full_flash_counts_unsent_records():
+    root = tmpdir()
+    sp = Spool(root, segment_bytes=40)
+    for i in range(12):
+        sp.append(_rec(i))
+    sp.ack(2)
+    sp.ack_one(4)
+    first = sp._segs[0]
+    freed = sp.evict_oldest()
+    assert freed == first[2] > 0
+    gone = first[0] + first[1] - 1
+    assert sp.acked >= gone and sp.evicted == gone - 2 - (1 if 4 <= gone else 0)
+    assert Spool(root, segment_bytes=40).evicted == sp.evicted  # counted on flash too
+    while sp.evict_oldest():
+        pass
+    assert len(sp._segs) == 1  # the segment being written stays
+
