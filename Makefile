@@ -10,7 +10,7 @@ DEBS      := mosquitto chromium chromium-driver socat openssl
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup deps debs lib test lint typecheck sim build flash bench clean
+.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench clean
 
 setup: deps debs lib
 
@@ -42,11 +42,15 @@ sim: deps lib
 	$(PY) tools/sim/run.py --mqtt-port 1883
 
 build: deps lib
-	$(PY) tools/build.py
+	$(PY) tools/build.py --bundle
 
 flash: build
 	@test -n "$(PORT)" || { echo "usage: make flash PORT=/dev/ttyACM0 (or socket://127.0.0.1:7788)"; exit 2; }
 	$(PY) tools/deploy.py --port "$(PORT)"
+
+upgrade: build
+	@test -n "$(PORT)" || { echo "usage: make upgrade PORT=/dev/ttyACM0 (or socket://127.0.0.1:7788)"; exit 2; }
+	$(PY) tools/upgrade.py --port "$(PORT)"
 
 bench: setup
 	$(PY) -m bench

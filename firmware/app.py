@@ -2,7 +2,7 @@
 
 import asyncio
 
-from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, watchdog, web
+from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, upgrade, watchdog, web
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
 from firmware.log import log
@@ -156,8 +156,12 @@ class Logger:
         self.board.reset("requested")
 
     def status(self):
+        up = upgrade.status()
         return {
             "firmware_version": VERSION,
+            "firmware_slot": up["slot"],
+            "last_rollback": up["last_rollback"],
+            "upgrade": up,
             "board": self.board.name,
             "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
             "last_reset_cause": self.reset_cause,
@@ -206,6 +210,7 @@ def tasks(logger):
         ("leds", light.run),
         ("button", press.run),
         ("watchdog", logger.watchdog.run),
+        ("upgrade", lambda: upgrade.commit_when_healthy(logger)),
         ("recorder", logger.recorder.run),
         ("uplink", logger.uplink.run),
         ("remote", logger.remote.run),

@@ -22,9 +22,15 @@ from firmware.compat import sleep_ms
 from firmware.devices import DeviceError
 from firmware.log import DEBUG, ERROR, INFO, WARNING
 from firmware.settings import SettingsError, apply, describe
+from firmware.upgrade import MAX_BUNDLE, UpgradeError
+from firmware.upgrade import receive as receive_upgrade
 
 MAX_BODY = 2048
-Request.max_content_length = MAX_BODY  # larger bodies: 413 before any handler runs
+# Larger bodies: 413 before any handler runs. Only the upgrade may send more (streamed, never
+# read whole: bodies over MAX_BODY are left in request.stream and ``guard`` refuses them elsewhere).
+UPGRADE_PATH = "/api/upgrade"
+Request.max_content_length = MAX_BUNDLE
+Request.max_body_length = MAX_BODY
 
 _LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 LOG_DEFAULT = 50  # entries /api/log sends without ?n=
@@ -156,6 +162,8 @@ def register(app, logger):
     async def guard(request):
         path = request.path
         request.g.session = None
+        if request.content_length > MAX_BODY and path != UPGRADE_PATH:
+            return error(413, "the request body is larger than %d bytes" % MAX_BODY, "body")
         if not path.startswith("/api/"):
             return None
         if request.method in _CHANGES:
@@ -189,7 +197,8 @@ def register(app, logger):
 
     @app.errorhandler(413)
     async def too_large(request):
-        return error(413, "the request body is larger than %d bytes" % MAX_BODY, "body")
+        limit = MAX_BUNDLE if request and request.path == UPGRADE_PATH else MAX_BODY
+        return error(413, "the request body is larger than %d bytes" % limit, "body")
 
     @app.errorhandler(404)
     async def not_found(request):
@@ -372,3 +381,17 @@ def register(app, logger):
     @handle
     async def factory_reset(request):
         return confirmed_reset(request, "factory reset", logger.factory_reset)
+
+    # --- upgrade ----------------------------------------------------------------------------
+
+    @app.post(UPGRADE_PATH)
+    async def upgrade(request):
+        """A bundle as the raw body: written to the inactive slot as it arrives, verified, then
+        tried (the board restarts after the reply). 400 names what is wrong with a bad bundle."""
+        try:
+            reply, _ = await receive_upgrade(logger, request)
+        except UpgradeError as e:
+            return error(e.status, e.message, "bundle")
+        _later(RESET_DELAY_MS, lambda: logger.board.reset("upgrade"))
+        reply["restarting_in_ms"] = RESET_DELAY_MS
+        return reply

@@ -2,7 +2,11 @@
 
 build/ is the bundle that ``make flash`` deploys: boot.py and main.py stay source (the board runs
 them by name), everything else is .mpy, data files (board profiles) are copied as they are.
-manifest.json lists the firmware version and every file with its size and SHA-256.
+manifest.json lists the firmware version and every file with its size and SHA-256, and names the
+start-up files (``bootstrap``: boot.py, main.py, bootslots.mpy) that an upgrade never replaces.
+With --bundle (as ``make build`` runs it), build/enerlog-<version>.bundle is the same firmware as
+one stream for the web page's upgrade (format in firmware/upgrade.py): the manifest, then the slot
+files, without the start-up files.
 """
 
 import argparse
@@ -19,13 +23,17 @@ from venvtool import find
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["firmware", "lib"]
 TOP = ["boot.py", "main.py"]
+BOOT_MODULES = ["bootslots.py"]  # the unchanging start-up's own module, compiled like the rest
 DATA = (".json", ".html", ".js", ".css")  # board profiles, register maps, the web page (firmware/www)
 SKIP_DIRS = {"__pycache__", "ENERLOG_S3"}  # the board definition is for the image build only
 
 
+_VERSION = r'VERSION = "([^"]+)"'
+
+
 def version():
     with open(os.path.join(ROOT, "firmware", "__init__.py")) as f:
-        return re.search(r'VERSION = "([^"]+)"', f.read()).group(1)
+        return re.search(_VERSION, f.read()).group(1)
 
 
 def mpy_cross():
@@ -43,6 +51,8 @@ def sources():
     """(relative path, kind) of everything that goes into the bundle."""
     for top in TOP:
         yield top, "copy"
+    for top in BOOT_MODULES:
+        yield top, "mpy"
     for base in SOURCES:
         for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, base)):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
@@ -54,13 +64,24 @@ def sources():
                     yield rel, "copy"
 
 
-def build(out, march):
+def build(out, march, ver=None):
+    """Builds into ``out``; ``ver`` replaces firmware.VERSION in the build (a test's other version)."""
     if os.path.isdir(out):
         shutil.rmtree(out)
     exe = mpy_cross()
     files = []
+    stamped = None
+    if ver:
+        with open(os.path.join(ROOT, "firmware", "__init__.py")) as f:
+            text = re.sub(_VERSION, 'VERSION = "%s"' % ver, f.read())
+        stamped = os.path.join(out + ".version", "__init__.py")
+        os.makedirs(os.path.dirname(stamped), exist_ok=True)
+        with open(stamped, "w") as f:
+            f.write(text)
     for rel, kind in sources():
         src = os.path.join(ROOT, rel)
+        if stamped and rel == os.path.join("firmware", "__init__.py"):
+            src = stamped
         dst_rel = rel[:-3] + ".mpy" if kind == "mpy" else rel
         dst = os.path.join(out, dst_rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -75,10 +96,33 @@ def build(out, march):
         else:
             shutil.copyfile(src, dst)
         files.append({"path": dst_rel, "size": os.path.getsize(dst), "sha256": sha256(dst)})
-    manifest = {"version": version(), "march": march or "bytecode", "files": files}
+    if stamped:
+        shutil.rmtree(os.path.dirname(stamped))
+    boot = TOP + [m[:-3] + ".mpy" for m in BOOT_MODULES]
+    manifest = {"version": ver or version(), "march": march or "bytecode", "bootstrap": boot, "files": files}
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
+
+
+def write_bundle(out, manifest):
+    """build/enerlog-<version>.bundle: the web upgrade's single stream (firmware/upgrade.py)."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from firmware.upgrade import pack
+
+    with open(os.path.join(out, "manifest.json"), "rb") as f:
+        raw = f.read()
+
+    def read(rel):
+        with open(os.path.join(out, rel), "rb") as f:
+            return f.read()
+
+    path = os.path.join(out, "enerlog-%s.bundle" % manifest["version"])
+    with open(path, "wb") as f:
+        for piece in pack(raw, read):
+            f.write(piece)
+    return path
 
 
 def main(argv=None):
@@ -86,10 +130,16 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "build"))
     ap.add_argument("--march", default="xtensawin",
                     help="native code target: xtensawin for the ESP32-S3, x64 for the PC unix port")
+    ap.add_argument("--version", help="the version to stamp into the build (default: firmware.VERSION)")
+    ap.add_argument("--bundle", action="store_true",
+                    help="also write <out>/enerlog-<version>.bundle for the web page's upgrade")
     args = ap.parse_args(argv)
-    m = build(args.out, args.march)
+    m = build(args.out, args.march, args.version)
     total = sum(f["size"] for f in m["files"])
     print("built %s (%s): %d files, %d bytes in %s" % (m["version"], m["march"], len(m["files"]), total, args.out))
+    if args.bundle:
+        bundle = write_bundle(args.out, m)
+        print("bundle for the web upgrade: %s (%d bytes)" % (bundle, os.path.getsize(bundle)))
 
 
 if __name__ == "__main__":

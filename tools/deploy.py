@@ -3,6 +3,10 @@
 PORT is a serial device (/dev/ttyACM0) or a socket URL (socket://127.0.0.1:7788) such as a
 MicroPython unix port behind socat (see shared/design/host-testing.md). mpremote skips files whose
 SHA-256 already matches, so a second flash only sends what changed.
+
+This is the flat install (firmware/ at the flash root) with the start-up files. It forgets the
+slot state (bootslots.py), so the flashed firmware is what starts, even after upgrades (which go
+into slot_a/slot_b: ``make upgrade``).
 """
 
 import argparse
@@ -14,6 +18,8 @@ import sys
 from venvtool import find
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Run on the device after the copy: no slot state, so the flat install starts.
+_FORGET_SLOTS = "import os\nfor n in ('slots.json', 'slots.bak'):\n try:\n  os.remove(n)\n except OSError:\n  pass\n"
 
 
 def mpremote():
@@ -32,6 +38,7 @@ def deploy(port, build, reset=None):
     tops = sorted({f["path"].split("/")[0] for f in manifest["files"]}) + ["manifest.json"]
     # The board's flash root is "/"; a unix-port peer's flash is its working folder.
     cmd += ["cp", "-r"] + tops + [":./" if socket else ":/"]
+    cmd += ["+", "exec", _FORGET_SLOTS]
     if reset if reset is not None else not socket:
         cmd += ["+", "reset"]
     print("deploying %s to %s: %s" % (manifest["version"], port, " ".join(tops)))
