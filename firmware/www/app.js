@@ -167,3 +167,32 @@ $("#factory").addEventListener("click", async () => {
   try { await api("POST", "/api/factory-reset", { confirm: true }); say("Factory reset: restarting..."); } catch (e) { fail(e); }
 });
 start();
+
+// --- firmware upgrade: the bundle goes up as the raw body; the logger restarts to try it ---
+async function upgradeInfo() {
+  if ($("#app").hidden) return;
+  try {
+    const st = await api("GET", "/api/status"), u = st.upgrade || {};
+    $("#upinfo").textContent = "Running " + st.firmware_version + " from " +
+      (st.firmware_slot === "a" || st.firmware_slot === "b" ? "slot " + st.firmware_slot : "the flashed install") +
+      (u.on_trial ? " (on trial: committed once healthy)" : "") +
+      (st.last_rollback ? ". Last rollback: " + st.last_rollback : "");
+  } catch (e) { /* the status section reports errors */ }
+}
+on("#upg", async (f) => {
+  const file = f.bundle.files[0];
+  say("Uploading " + file.name + " (" + Math.round(file.size / 1024) + " KB)...");
+  const r = await fetch("/api/upgrade", { method: "POST", body: file, credentials: "same-origin",
+    headers: { "Content-Type": "application/octet-stream" } });
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) {
+    const err = new Error("Upgrade refused: " + (data && data.error ? data.error : "HTTP " + r.status));
+    err.status = r.status;
+    throw err;
+  }
+  f.reset();
+  say("Version " + data.version + " verified in slot " + data.slot + ": the logger restarts to try it.");
+  setTimeout(upgradeInfo, 15000);
+});
+setInterval(upgradeInfo, 5000);
