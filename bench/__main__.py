@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import modbus, web
+from bench import modbus, uplink, web
 
 modbus.main()
 web.main()
+uplink.main()

@@ -78,6 +78,8 @@ def connect_packet(client_id, keepalive=60, username=None, password=None, will=N
 
 
 def publish_packet(topic, payload, qos=0, retain=False, pid=0, dup=False):
+    if isinstance(payload, str):
+        payload = payload.encode()
     first = 0x30 | qos << 1 | (1 if retain else 0) | (8 if dup else 0)
     body = enc_str(topic) + (struct.pack(">H", pid) if qos else b"") + payload
     return _packet(first, body)

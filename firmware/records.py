@@ -106,7 +106,7 @@ class Renderer:
     def __call__(self, seq, rec):
         try:
             kind, channel, address, dtype, model, stamp, body = parse(rec)
-        except (ValueError, IndexError, UnicodeError) as exc:  # stored by another version
+        except Exception as exc:  # garbled or from another version (CPython's struct.error is no ValueError)
             return self.base + "events", json.dumps({"seq": seq, "event": "unreadable record",
                                                      "error": str(exc)})
         ts = self.resolve(stamp)
