@@ -181,6 +181,7 @@ class Logger:
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
             "uplink": self.uplink_status(),
+            "heap": heap(),
         }
 
     def uplink_status(self):
@@ -192,6 +193,15 @@ class Logger:
         if self.uplink.server["tls"] and not self.uplink.server["tls_ca"]:
             out["warning"] = "TLS without a CA certificate: the server is not authenticated"
         return out
+
+
+def heap():
+    """Free and used heap bytes (MicroPython; None on CPython, which has no fixed heap)."""
+    import gc
+
+    if not hasattr(gc, "mem_free"):
+        return None
+    return {"free": gc.mem_free(), "used": gc.mem_alloc()}
 
 
 def tasks(logger):

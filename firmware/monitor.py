@@ -48,15 +48,17 @@ class Monitor:
 
     def status(self):
         """Per-device status with main values and bus health, for the Device status page."""
-        out = []
+        return list(self.status_iter())
+
+    def status_iter(self):
+        """``status()`` one device at a time."""
         for p in self.pollers:
-            for d in p.devices:
+            for d in list(p.devices):
                 entry = d.as_dict()
                 entry["values"] = {k: {"value": v, "unit": u} for k, (v, u) in d.values(True).items()}
                 st = p.channel.stats.get(d.address)
                 entry["bus"] = st.as_dict() if st else None
-                out.append(entry)
-        return out
+                yield entry
 
     def tasks(self):
         """(name, factory) of each channel's poll loop, for the supervisor."""

@@ -170,23 +170,29 @@ class MQTTClient:
         return (await self.send_many([(topic, payload, retain)], qos))[0]
 
     async def send_many(self, msgs, qos=1):
-        """Sends ``msgs`` ((topic, payload, retain) each) in one write (one TCP segment, not one
-        per record); returns their packet ids."""
-        pids, data = [], b""
+        """Sends ``msgs`` ((topic, payload, retain) each) in few writes (not one TCP segment per
+        record, nor one big buffer on a small heap); returns their packet ids."""
+        pids, parts, size = [], [], 0
         for topic, payload, retain in msgs:
             pid = 0
             if qos:
                 while len(self._waits) >= self.max_inflight:  # QoS 1 window is full
-                    if data:
-                        await self._send(data)
-                        data = b""
+                    if parts:
+                        await self._send(b"".join(parts))
+                        parts, size = [], 0
                     if not self.connected:
                         raise MQTTError("not connected")
                     await sleep_ms(5)
                 pid = self._new_pid()
             pids.append(pid)
-            data += publish_packet(topic, payload, qos, retain, pid)
-        await self._send(data)
+            pkt = publish_packet(topic, payload, qos, retain, pid)
+            parts.append(pkt)
+            size += len(pkt)
+            if size >= 2048:
+                await self._send(b"".join(parts))
+                parts, size = [], 0
+        if parts:
+            await self._send(b"".join(parts))
         return pids
 
     def acked(self, pid):

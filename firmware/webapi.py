@@ -15,7 +15,7 @@
 import asyncio
 import json
 
-from microdot import Request
+from microdot import Request, Response
 
 from firmware.auth import Sessions, Throttle
 from firmware.compat import sleep_ms
@@ -278,7 +278,17 @@ def register(app, logger):
 
     @app.get("/api/devices")
     async def devices(request):
-        return {"devices": logger.monitor.status()}
+        # Sent one device at a time: 60 devices make ~37 KB of JSON, too much to build at once
+        # on a small heap.
+        def chunks():
+            yield '{"devices":['
+            sep = ""
+            for entry in logger.monitor.status_iter():
+                yield sep + json.dumps(entry)
+                sep = ","
+            yield "]}"
+
+        return Response(body=chunks(), headers={"Content-Type": "application/json"})
 
     @app.get("/api/meta")
     async def meta(request):

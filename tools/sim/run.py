@@ -75,9 +75,9 @@ def start_plant(run_dir, devices):
     return p
 
 
-def firmware_env(run_dir, http_port, ntp_port):
+def firmware_env(run_dir, http_port, ntp_port, code=ROOT):
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([ROOT, os.path.join(ROOT, "lib"), ".frozen"])
+    env["MICROPYPATH"] = ":".join([code, os.path.join(code, "lib"), ".frozen"])
     env["ENERLOG_RUN"] = run_dir
     env["ENERLOG_HTTP_PORT"] = str(http_port)
     env["ENERLOG_NTP_PORT"] = str(ntp_port)
@@ -90,6 +90,9 @@ def main(argv=None):
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--heapsize", help="MicroPython heap, e.g. 192k (default: the port's)")
     ap.add_argument("--devices", type=int, default=0, help="plant size, up to 60 (default: one of each kind)")
+    ap.add_argument("--firmware", default=ROOT,
+                    help="the code to run: a `tools/build.py --march x64` folder runs the .mpy build "
+                         "(default: the source)")
     ap.add_argument("--mqtt-port", type=int, default=0,
                     help="start mosquitto on this loopback port and upload to it (make sim: 1883)")
     args = ap.parse_args(argv)
@@ -111,7 +114,8 @@ def main(argv=None):
           % (args.http_port, run_dir), flush=True)
     try:
         while True:
-            fw = subprocess.Popen(cmd, cwd=ROOT, env=firmware_env(run_dir, args.http_port, ntp.port))
+            fw = subprocess.Popen(cmd, cwd=os.path.abspath(args.firmware),
+                                  env=firmware_env(run_dir, args.http_port, ntp.port, os.path.abspath(args.firmware)))
             rc = fw.wait()
             if rc != RESET_EXIT:
                 print("sim: firmware exited with %d" % rc, flush=True)
