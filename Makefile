@@ -55,6 +55,10 @@ upgrade: build
 bench: setup
 	$(PY) -m bench
 
+# The whole logger on a small heap (issue 10): make soak SOAK="--duration 3600 --heap 192k"
+soak: setup
+	$(PY) -m bench.soak $(SOAK)
+
 clean:
 	rm -rf build run artifacts .pytest_cache .mypy_cache .ruff_cache
 	find lib -mindepth 1 ! -name README.md -exec rm -rf {} +
