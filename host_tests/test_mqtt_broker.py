@@ -121,6 +121,24 @@ async def test_spool_drains_in_order_with_qos1(runtime, broker, tmp_path):
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_live_data_goes_out_beside_a_backlog(runtime, broker, tmp_path):
+    sub = Subscriber(broker.port)
+    await sub.start()
+    n = 3000
+    proc = _start(runtime, tmp_path, port=broker.port, mode="live", count=n)
+    res = await _result(proc, str(tmp_path / "out.json"), "done")
+    await asyncio.sleep(0.3)
+    proc.wait(10)
+    await sub.stop()
+    seqs = _seqs(sub.on("data"))
+    assert sorted(seqs) == list(range(1, n + 2)) and res["live_seq"] == n + 1, (len(seqs), len(set(seqs)), res)
+    at = seqs.index(n + 1)
+    assert seqs[:at] == list(range(1, at + 1))  # the backlog itself in order
+    assert at < n // 2, at  # the live sample did not wait for the backlog
+    print("%s: a live sample arrived after %d of %d backlog records" % (runtime, at, n))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_last_will_when_the_connection_dies(runtime, broker, tmp_path):
     sub = Subscriber(broker.port)
     await sub.start()

@@ -1,6 +1,6 @@
 # The spool and uplink against a real broker, on either runtime (argv: too long crashes the unix
 # port, so everything comes from a JSON file):   micropython mqtt_uplink.py <config.json>
-# config: port, root, mode ("drain" | "stream" | "hold"), count, interval_ms, serial, out (file
+# config: port, root, mode ("drain" | "live" | "stream" | "hold"), count, interval_ms, serial, out (file
 # that gets "ready" / the result as JSON).
 import asyncio
 import json
@@ -48,12 +48,19 @@ async def main():
     up = Uplink(spool, SERVER, cfg["serial"], "CHECK", log)
     up.min_backoff_ms, up.max_backoff_ms = 100, 1000
     n = cfg["count"]
-    if cfg["mode"] == "drain":
+    if cfg["mode"] in ("drain", "live"):
         for i in range(n):
             spool.append(sample(i))
     task = asyncio.create_task(up.run())
+    live = None
+    if cfg["mode"] == "live":  # a sample taken after the connection, with the backlog still there
+        while not up.sent:
+            await sleep_ms(1)
+        live = spool.append(b'{"live":1}')
+        up.kick()
+        n += 1
     t0 = ticks_ms()
-    appended = n if cfg["mode"] == "drain" else 0
+    appended = n if cfg["mode"] in ("drain", "live") else 0
     while appended < n or spool.backlog()[0]:
         if appended < n:
             spool.append(sample(appended))
@@ -64,7 +71,8 @@ async def main():
             await sleep_ms(2)
     ms = ticks_diff(ticks_ms(), t0)
     task.cancel()
-    report({"state": "done", "ms": ms, "sent": up.sent, "connects": up.connects,
+    report({"state": "done", "ms": ms, "live_seq": live, "sent": up.sent,
+            "connects": up.connects,
             "failures": up.failures, "evicted": spool.evicted, "stats": spool.stats(),
             "errors": [e[2] for e in log.recent()]})
 
