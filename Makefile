@@ -10,7 +10,7 @@ DEBS      := mosquitto chromium chromium-driver socat openssl
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench clean
+.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench soak clean
 
 setup: deps debs lib
 
