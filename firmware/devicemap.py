@@ -120,6 +120,11 @@ class DeviceMap:
                 return i
         return None
 
+    def offset(self, pt):
+        """(block index, byte offset in that block's raw bytes) of polled point ``pt``."""
+        i = self.block_of(pt)
+        return i, 2 * (pt.address - self.blocks[i][1])
+
     def point(self, name):
         for pt in self.points:
             if pt.name == name:

@@ -59,8 +59,8 @@ class Device:
         for pt in self.map.polled(self.model):
             if main_only and not pt.main:
                 continue
-            i = self.map.block_of(pt)
-            out[pt.name] = (devicemap.decode(pt, self.raw[i], 2 * (pt.address - self.map.blocks[i][1])), pt.unit)
+            i, off = self.map.offset(pt)
+            out[pt.name] = (devicemap.decode(pt, self.raw[i], off), pt.unit)
         return out
 
     def as_dict(self, now_ms=None):

@@ -60,8 +60,8 @@ class Recorder:
             w = self._watch[key] = (device.model, [[pt, None] for pt in pts])
         for item in w[1]:
             pt = item[0]
-            i = device.map.block_of(pt)
-            v = devicemap.decode(pt, device.raw[i], 2 * (pt.address - device.map.blocks[i][1]))
+            i, off = device.map.offset(pt)
+            v = devicemap.decode(pt, device.raw[i], off)
             if item[1] is not None and v != item[1]:
                 self.store(records.event(device, self.clock.stamp(),
                                          {"event": "change", "point": pt.name, "value": v, "previous": item[1]}))

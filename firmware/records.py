@@ -65,8 +65,7 @@ def state(device, stamp):
     body = bytearray(2 * sum(pt.size() for pt in pts))
     at = 0
     for pt in pts:
-        i = m.block_of(pt)
-        off = 2 * (pt.address - m.blocks[i][1])
+        i, off = m.offset(pt)
         n = 2 * pt.size()
         body[at : at + n] = device.raw[i][off : off + n]
         at += n
