@@ -202,14 +202,11 @@ def check(spec, v):
 
 
 def _is_pem(v):
-    import binascii
+    from firmware.mqtt import pem_to_der  # its one user decodes it the same way
 
-    begin, end = v.find("-----BEGIN CERTIFICATE-----"), v.find("-----END CERTIFICATE-----")
-    if begin < 0 or end < begin:
-        return False
     try:
-        return len(binascii.a2b_base64("".join(v[begin + 27 : end].split()))) > 0
-    except ValueError:
+        return len(pem_to_der(v)) > 0
+    except ValueError:  # not base64
         return False
 
 
