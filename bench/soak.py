@@ -28,10 +28,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tools", "shims")]
 
-from firmware import devicemap, identity  # noqa: E402
+from firmware import identity  # noqa: E402
 from firmware.settings import Settings  # noqa: E402
 from tools.sim.broker import Broker, free_port  # noqa: E402
-from tools.sim.plant import full_layout  # noqa: E402
+from tools.sim.plant import full_layout, wire_bound_ms  # noqa: E402
 from tools.sim.run import seed_settings  # noqa: E402
 
 SN, CHECK, PASSWORD = "SOAK000001", "K7W3E", "soak-password-1"
@@ -40,15 +40,6 @@ SN, CHECK, PASSWORD = "SOAK000001", "K7W3E", "soak-password-1"
 def _kb(text):
     m = re.fullmatch(r"(\d+)([kKmM]?)", text)
     return int(m.group(1)) * {"": 1, "k": 1024, "K": 1024, "m": 1 << 20, "M": 1 << 20}[m.group(2)] // 1024
-
-
-def wire_bound_ms(layout, baud=9600):
-    """Per channel: each block read is 8 request + 5 + 2 per register reply bytes at 10 bits a
-    byte (8N1), plus t3.5 between transactions."""
-    maps = devicemap.load_all()
-    t35 = 3.5 * 11 * 1000 / baud if baud <= 19200 else 1.75
-    return [sum((13 + 2 * b[2]) * 10 * 1000 / baud + t35 for t in layout if t[0] == ch for b in maps[t[2]].blocks)
-            for ch in (1, 2, 3)]
 
 
 class Client:

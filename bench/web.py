@@ -8,21 +8,16 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from tools.sim.broker import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "bench-password-1"
-
-
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _req(port, method, path, body=None, cookie=None):
@@ -38,7 +33,7 @@ def _req(port, method, path, body=None, cookie=None):
 
 
 def main():
-    port = _port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as d:
         sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", d,
                                 "--http-port", str(port), "--devices", "60"], cwd=ROOT,

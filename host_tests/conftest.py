@@ -26,6 +26,7 @@ for p in (SHIMS, ROOT, DUAL):
         sys.path.insert(0, p)
 
 from tools.sim import ptys  # noqa: E402 - needs ROOT on the path
+from tools.sim.broker import free_port  # noqa: E402, F401 - the tests' free loopback port
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -161,14 +162,6 @@ def pty_pair(tmp_path):
     for p in procs:
         p.terminate()
         p.wait()
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TEST_PASSWORD = "host-tests-pw-1"

@@ -9,8 +9,7 @@ import pytest
 from conftest import HERE, ROOT, mp_env, require_tool
 from mp_scripts import poller_scenarios as sc
 
-from firmware import devicemap
-from tools.sim.plant import Plant, full_layout
+from tools.sim.plant import Plant, full_layout, wire_bound_ms
 
 LAYOUT = [(1, 1, "atess_inverter", "PCS"), (1, 2, "atess_inverter", "HPS"),
           (1, 3, "atess_inverter", "PBD", "ATS-01 BAD")]  # address 3: an illegal serial (manual 6.2)
@@ -80,13 +79,7 @@ def test_sixty_devices_on_three_channels(plant, tmp_path):
     paths, _ = plant(layout)
     r = run_mp(["sixty", paths[1], paths[2], paths[3]], layout, tmp_path, 240)
     share = r["good_polls"] / r["polls"]
-    # The wire's lower bound per channel: each block read is 8 request bytes + 5 + 2 per register
-    # reply bytes at 10 bits a byte, plus t3.5 (3.646 ms at 9600) between transactions.
-    maps = devicemap.load_all()
-    bound = []
-    for ch in (1, 2, 3):
-        blocks = [b for t in layout if t[0] == ch for b in maps[t[2]].blocks]
-        bound.append(sum((13 + 2 * b[2]) * 10 / 9600 * 1000 + 3.646 for b in blocks))
+    bound = wire_bound_ms(layout)  # 10 bits a byte at 8N1, t3.5 = 3.646 ms at 9600
     print("60 devices at 9600 baud: sweep per channel %s ms (wire bound %s ms), %d polls, %.1f %% succeeded"
           % ([round(x) for x in r["sweep_ms"]], [round(b) for b in bound], r["polls"], 100 * share))
     assert r["devices"] == 60 and r["online"] == 60, r

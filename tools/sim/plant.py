@@ -158,6 +158,16 @@ def default_layout():
     ]
 
 
+def wire_bound_ms(layout, baud=9600):
+    """Per channel (1-3), the least time one pass over ``layout``'s devices takes on the wire:
+    each block read is 8 request + 5 + 2 per register reply bytes, plus t3.5 between transactions."""
+    from firmware import devicemap, wire
+
+    maps = devicemap.load_all()
+    return [sum((wire.frame_us(13 + 2 * b[2], baud) + wire.t35_us(baud)) / 1000
+                for t in layout if t[0] == ch for b in maps[t[2]].blocks) for ch in (1, 2, 3)]
+
+
 def full_layout(n):
     """``n`` devices (up to 60), 20 per channel, addresses 1..n unique across channels."""
     kinds = {1: [("atess_inverter", "PCS"), ("atess_inverter", "HPS"), ("atess_inverter", "PBD")],
