@@ -92,7 +92,7 @@ class Logger:
                                        3 * server["upload_interval_s"])
             up.extras = disc.messages
             # Home Assistant announces its restarts here: it has forgotten non-retained state.
-            up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh()
+            up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
         self.recorder.configure(server["upload_interval_s"])
 
     def _settings_changed(self, section):

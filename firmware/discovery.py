@@ -48,33 +48,39 @@ def config(base, serial, d, pt, expire_s):
 
 
 class Discovery:
-    """Which configs to publish; ``messages()`` yields (topic, payload, retain) for the uplink."""
+    """Which configs to publish; ``messages(everything)`` yields (topic, payload, retain) for the
+    uplink: every device's, or only those of devices new or changed (model, serial number) since
+    their last pass, and empty configs for devices gone."""
 
     def __init__(self, base, serial, prefix, devices, expire_s):
         self.base, self.serial, self.prefix = base, serial, prefix
         self.devices = devices  # callable: the current Device objects
         self.expire_s = expire_s
-        self.published = {}  # node: topics published (to clear them when the device goes)
+        self.published = {}  # node: ((model, serial), topics published), to skip or clear them
 
     def _topic(self, d, pt):
         return "%s/sensor/%s/%s/config" % (self.prefix, node(self.serial, d), pt.name)
 
-    def messages(self):
+    def messages(self, everything=True):
         seen = set()
         for d in self.devices():
             if not d.map:
                 continue
             n = node(self.serial, d)
             seen.add(n)
+            key = (d.model, d.serial)
+            old = self.published.get(n, (None, ()))
+            if not everything and old[0] == key:
+                continue
             topics = []
             for pt in d.map.polled(d.model):
                 if pt.main:
                     topics.append(self._topic(d, pt))
                     yield topics[-1], config(self.base, self.serial, d, pt, self.expire_s), True
-            for t in self.published.get(n, ()):
+            for t in old[1]:
                 if t not in topics:  # the model turned out to lack it
                     yield t, b"", True
-            self.published[n] = topics
+            self.published[n] = (key, topics)
         for n in [n for n in self.published if n not in seen]:
-            for t in self.published.pop(n):
+            for t in self.published.pop(n)[1]:
                 yield t, b"", True

@@ -26,8 +26,8 @@ class Uplink:
 
     ``render(seq, record) -> (topic, payload)`` turns a spool record into a message (None: not
     yet); ``online()`` says whether the network is up (the settings' address held); ``handlers``
-    maps a subscribed topic to ``fn(payload)``; ``extras()`` (optional) yields (topic, payload,
-    retain) to publish after each connect and after ``refresh()`` (discovery); ``post`` queues a
+    maps a subscribed topic to ``fn(payload)``; ``extras(everything)`` (optional) yields (topic,
+    payload, retain) to publish after each connect and after ``refresh()`` (discovery); ``post`` queues a
     message that is not a record (command results); ``now()`` gives Unix seconds or None.
     """
 
@@ -57,7 +57,9 @@ class Uplink:
         self.last_upload = None  # Unix s of the last PUBACK of a record (None: unknown time)
         self.last_upload_ms = None
         self._outbox = []
-        self._refresh = False
+        self._want = None  # a pass of extras asked for: True all, False what changed
+        self._extras = None  # the pass under way (an iterator)
+        self._extras_all = False
 
     @property
     def serial_name(self):
@@ -83,9 +85,11 @@ class Uplink:
         self._outbox.append((topic, payload, retain))
         self.kick()
 
-    def refresh(self):
-        """Publish ``extras()`` again (e.g. the device list changed)."""
-        self._refresh = True
+    def refresh(self, everything=False):
+        """Publish ``extras(everything)`` again: all of it, or only what changed since it was last
+        published (a device came online, the device list changed). A pass under way starts over;
+        what it already sent counts as published."""
+        self._want = bool(everything or self._want or (self._extras and self._extras_all))
         self.kick()
 
     def client(self):
@@ -132,7 +136,7 @@ class Uplink:
                 self.connected = True
                 self.log.info("uplink: connected to %s:%d" % (self.server["host"], self.server["port"]))
                 delay = self.min_backoff_ms
-                self._refresh = self.extras is not None
+                self._extras, self._want = None, True  # a new connection: all of it
                 await self._drain(c)
             except (OSError, asyncio.TimeoutError) as exc:  # MQTTError is an OSError
                 self.failures += 1
@@ -154,15 +158,16 @@ class Uplink:
         while self._outbox and len(out) < room:
             t, p, r = self._outbox.pop(0)
             out.append((None, t, p, r))
-        if self._refresh is True:
-            self._refresh = iter(self.extras()) if self.extras else False
-        if self._refresh:
-            for t, p, r in self._refresh:
+        if self._want is not None and self.extras:
+            self._extras, self._extras_all = iter(self.extras(self._want)), self._want
+        self._want = None
+        if self._extras:
+            for t, p, r in self._extras:
                 out.append((None, t, p, r))
                 if len(out) >= room:
                     break
             else:
-                self._refresh = False
+                self._extras = None
         self._records(out, room, cur, 1, None)
         self._records(out, room, cur, 0, cur[2])
         return out

@@ -184,6 +184,13 @@ def test_discovery_configs_and_removal():
     soc = [json.loads(p) for t, p, _ in inv_msgs if t.endswith("/battery_soc/config")][0]
     assert soc["unit_of_measurement"] == "%" and soc["unique_id"] == "AB12345678_1_1_battery_soc"
     assert all(m[2] is True for m in msgs)
+    assert list(disc.messages(False)) == []  # nothing changed: nothing sent again
+    inv.model = "HPS"  # identified as another model: its configs again, the PCS-only ones cleared
+    changed = list(disc.messages(False))
+    assert changed and all("/AB12345678_1_1/" in t for t, _, _ in changed)
+    hps = [p.name for p in MAPS["atess_inverter"].polled("HPS") if p.main]
+    assert [t.split("/")[3] for t, p, _ in changed if p] == hps
+    assert {t.split("/")[3] for t, p, _ in changed if not p} == set(mains) - set(hps)
     devs.remove(meter)
     again = list(disc.messages())
     cleared = [t for t, p, _ in again if p == b""]
