@@ -100,16 +100,22 @@ def _seqs(payloads):
     return [json.loads(p)["seq"] for p in payloads]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-async def test_spool_drains_in_order_with_qos1(runtime, broker, tmp_path):
+async def _run_to_done(runtime, broker, tmp_path, mode, n):
+    """The uplink process in ``mode`` with ``n`` records, watched to the end: (subscriber, result)."""
     sub = Subscriber(broker.port)
     await sub.start()
-    n = 2000
-    proc = _start(runtime, tmp_path, port=broker.port, mode="drain", count=n)
+    proc = _start(runtime, tmp_path, port=broker.port, mode=mode, count=n)
     res = await _result(proc, str(tmp_path / "out.json"), "done")
     await asyncio.sleep(0.3)
     proc.wait(10)
     await sub.stop()
+    return sub, res
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_spool_drains_in_order_with_qos1(runtime, broker, tmp_path):
+    n = 2000
+    sub, res = await _run_to_done(runtime, broker, tmp_path, "drain", n)
     data = sub.on("data")
     assert _seqs(data) == list(range(1, n + 1))
     first = json.loads(data[0])
@@ -122,14 +128,8 @@ async def test_spool_drains_in_order_with_qos1(runtime, broker, tmp_path):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_live_data_goes_out_beside_a_backlog(runtime, broker, tmp_path):
-    sub = Subscriber(broker.port)
-    await sub.start()
     n = 3000
-    proc = _start(runtime, tmp_path, port=broker.port, mode="live", count=n)
-    res = await _result(proc, str(tmp_path / "out.json"), "done")
-    await asyncio.sleep(0.3)
-    proc.wait(10)
-    await sub.stop()
+    sub, res = await _run_to_done(runtime, broker, tmp_path, "live", n)
     seqs = _seqs(sub.on("data"))
     assert sorted(seqs) == list(range(1, n + 2)) and res["live_seq"] == n + 1, (len(seqs), len(set(seqs)), res)
     at = seqs.index(n + 1)

@@ -25,3 +25,12 @@ def tmpdir():
     path = "%s/t%d" % (base, _count[0])
     os.mkdir(path)
     return path
+
+
+def read(path):
+    """The bytes of file ``path``, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None

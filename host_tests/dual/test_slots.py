@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from support import tmpdir
+from support import read, tmpdir
 
 import bootslots
 from firmware import upgrade
@@ -65,19 +65,21 @@ def _reset_module():
     bootslots.running, bootslots.on_trial = None, False
 
 
+def _committed_a():
+    """A code filesystem whose slot a holds 0.2.0, tried and committed."""
+    root = _root()
+    _install(root, "a", "0.2.0")
+    bootslots.finish(root, "a")
+    _start(root)
+    bootslots.commit(root)
+    return root
+
+
 def _start(root):
     slot = bootslots.start(root)
     while sys.path and sys.path[0].startswith(root):
         sys.path.pop(0)
     return slot
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def test_state_file_format_and_any_damage_is_detected():
@@ -97,7 +99,7 @@ def test_no_state_starts_the_flat_install_and_writes_nothing():
     root = _root()
     assert _start(root) == ""
     assert bootslots.running == "" and not bootslots.on_trial
-    assert _read(root + "/slots.json") is None and _read(root + "/slots.bak") is None
+    assert read(root + "/slots.json") is None and read(root + "/slots.bak") is None
 
 
 def test_trial_gets_three_starts_then_rolls_back_with_the_reason():
@@ -154,11 +156,7 @@ def test_commit_makes_the_trial_the_committed_slot():
 
 
 def test_begin_refuses_the_committed_slot_and_clears_a_pending_trial():
-    root = _root()
-    _install(root, "a", "0.2.0")
-    bootslots.finish(root, "a")
-    _start(root)
-    bootslots.commit(root)
+    root = _committed_a()
     try:
         bootslots.begin(root, "a")
         raise AssertionError("begin on the committed slot")
@@ -191,11 +189,7 @@ def test_a_missing_slot_is_never_started():
 
 
 def test_corrupted_state_uses_the_copy_then_the_flat_install():
-    root = _root()
-    _install(root, "a", "0.2.0")
-    bootslots.finish(root, "a")
-    _start(root)
-    bootslots.commit(root)
+    root = _committed_a()
     with open(root + "/slots.json", "wb") as f:
         f.write(b"SLOTS1 garbage\n{}")
     _reset_module()
@@ -269,7 +263,7 @@ def test_verify_names_the_damaged_file():
     _install(root, "a", "0.2.0")
     assert bootslots.verify(root, "a") is None
     p = root + "/slot_a/firmware/app.mpy"
-    data = bytearray(_read(p))
+    data = bytearray(read(p))
     data[100] ^= 1
     with open(p, "wb") as f:
         f.write(data)
@@ -323,13 +317,13 @@ class _Stream:
 def _bundle(version="0.2.0", damage=None):
     raw, files = _bundle_files(version)
 
-    def read(p):
+    def content(p):
         data = files[p]
         if p == damage:
             data = data[:10] + bytes([data[10] ^ 0xFF]) + data[11:]
         return data
 
-    return b"".join(upgrade.pack(raw, read))
+    return b"".join(upgrade.pack(raw, content))
 
 
 async def _try(root, data, length=None):
@@ -348,8 +342,8 @@ async def test_a_streamed_bundle_is_installed_and_becomes_the_trial():
     m, s = await _try(root, data)
     assert m["version"] == "0.2.0", m
     assert s.pos == len(data) and s.reads > len(data) // upgrade.CHUNK
-    assert _read(root + "/slot_a/firmware/app.mpy") == bytes(range(256)) * 9
-    assert _read(root + "/slot_a/main.py") is None  # start-up files never go into a slot
+    assert read(root + "/slot_a/firmware/app.mpy") == bytes(range(256)) * 9
+    assert read(root + "/slot_a/main.py") is None  # start-up files never go into a slot
     st, _ = bootslots.load(root)
     assert st["trial"] == "a" and "a" not in st["invalid"], st
     assert _start(root) == "a"
@@ -363,7 +357,7 @@ async def test_bad_bundles_are_refused_with_the_reason():
     assert isinstance(e, upgrade.UpgradeError) and e.status == 400
     assert e.message.startswith("bundle truncated: %d bytes" % (len(good) - 100)), e.message
     assert s.pos == len(good) - 100  # the rest of the body was read (drained)
-    assert _read(root + "/slots.json") is None
+    assert read(root + "/slots.json") is None
     # a body shorter than its Content-Length (the connection dropped): the slot is marked invalid
     e, _ = await _try(root, good[:-100], length=len(good))
     assert "bundle truncated in lib/microdot/microdot.mpy (100 bytes missing)" == e.message, e.message

@@ -2,7 +2,7 @@
 
 import os
 
-from support import raises, tmpdir
+from support import raises, read, tmpdir
 
 from firmware.log import Log
 from firmware.settings import Settings, defaults
@@ -10,14 +10,6 @@ from firmware.store import Store, StoreError, decode, dumps, encode
 
 _QUIET = Log(size=8, echo=False)
 _NAMES = ("settings.json", "settings.bak", "settings.tmp")
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _put(root, files):
@@ -34,7 +26,7 @@ def _put(root, files):
 
 
 def _files(root):
-    return {name: _read(root + "/" + name) for name in _NAMES}
+    return {name: read(root + "/" + name) for name in _NAMES}
 
 
 def test_format_is_the_same_bytes_on_both_runtimes():
@@ -68,7 +60,7 @@ def test_save_keeps_previous_copy_and_skips_unchanged_data():
     ino = os.stat(root + "/rec.json")[1]
     assert not store.save(1, {"a": 2})  # identical: the flash is not touched
     assert store.writes == 2 and os.stat(root + "/rec.json")[1] == ino
-    assert decode(_read(root + "/rec.bak")) == (1, {"a": 1})
+    assert decode(read(root + "/rec.bak")) == (1, {"a": 1})
     assert Store(root, "rec").load() == ("current", 1, {"a": 2})
 
 
@@ -84,7 +76,7 @@ def test_leftover_tmp_is_ignored_and_bad_current_never_replaces_good_previous():
     store = Store(root, "rec")
     assert store.load() == ("previous", 1, {"a": 1})
     store.save(1, {"a": 3})
-    assert decode(_read(root + "/rec.bak")) == (1, {"a": 1}), "the good previous copy was replaced"
+    assert decode(read(root + "/rec.bak")) == (1, {"a": 1}), "the good previous copy was replaced"
     assert Store(root, "rec").load() == ("current", 1, {"a": 3})
 
 
@@ -155,7 +147,7 @@ def _cut_every_step(root, before, section, change, old_is_defaults=False):
         if finished:
             break
         budget += 1
-    raw = _read(root + "/settings.json")
+    raw = read(root + "/settings.json")
     size, renames = len(raw), store.renames
     assert budget == size + renames, (budget, size, renames)  # every byte and rename was a cut point
     after = _files(root)
