@@ -173,7 +173,7 @@ class Logger:
                 "configured": len(self.monitor.all_devices()),
                 "communicating": sum(self.monitor.communicating(ch) for ch in (1, 2, 3)),
                 "per_channel": {"rs485_%d" % ch: {"configured": len(p.devices), "communicating": p.communicating(),
-                                                  "sweep_ms": p.sweep_ms}
+                                                  "sweep_ms": p.sweep_ms, "read_all_ms": p.read_all_ms()}
                                 for ch, p in zip((1, 2, 3), self.monitor.pollers)},
             },
             "problems": self.problems(),
@@ -196,11 +196,13 @@ class Logger:
 
 
 def heap():
-    """Free and used heap bytes (MicroPython; None on CPython, which has no fixed heap)."""
+    """Free and used heap bytes after a collection, so they count live data only (MicroPython; None
+    on CPython, which has no fixed heap)."""
     import gc
 
     if not hasattr(gc, "mem_free"):
         return None
+    gc.collect()
     return {"free": gc.mem_free(), "used": gc.mem_alloc()}
 
 

@@ -41,6 +41,7 @@ class Device:
         self.polls = 0
         self.good_polls = 0
         self.last_seen_ms = None
+        self.poll_ms = None  # how long its last good poll took
         self.last_error = None if dmap else "no register map for type %r" % self.type
         self.identified = False
         self.model = None
@@ -99,6 +100,18 @@ class Poller:
             new.append(old.get(k) or Device(e, self.maps.get(e["type"]), interval_ms))
         self.devices = new
 
+    def read_all_ms(self):
+        """How long reading every device once takes, back to back: the sum of their last good
+        polls (None until each has had one). ``sweep_ms`` covers only the devices that were due,
+        which is fewer than all when the poll intervals are longer than that."""
+        total = 0
+        for d in self.devices:
+            if d.map:
+                if d.poll_ms is None:
+                    return None
+                total += d.poll_ms
+        return total
+
     def communicating(self):
         """Devices answering right now (the RS485 LED flashes this many times)."""
         return sum(1 for d in self.devices if d.online)
@@ -120,7 +133,8 @@ class Poller:
             for d in due:
                 if d in self.devices:  # may have been deleted meanwhile
                     start = ticks_ms()
-                    await self.poll(d)
+                    if await self.poll(d):
+                        d.poll_ms = ticks_diff(ticks_ms(), start)
                     d.next_due = ticks_add(start, d.interval_ms)
                     if self.alive:
                         self.alive()
