@@ -15,6 +15,7 @@ point out of them when asked (fewer objects per device on a small heap).
 import json
 import os
 import struct
+from collections import namedtuple
 
 TYPES = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "ascii": 0,
          "u8_high": 1, "u8_low": 1, "i8_high": 1, "i8_low": 1}
@@ -25,13 +26,17 @@ class MapError(ValueError):
     pass
 
 
-class Point:
-    __slots__ = ("name", "function", "address", "type", "count", "scale", "digits", "unit", "order",
-                 "writable", "main", "event", "models")
+# A point (one register value of a map; ``regs``: the registers it occupies) is a named tuple,
+# not an object with a dict: a third of the heap per point.
+Point = namedtuple("Point", ("name", "function", "address", "type", "regs", "scale", "digits", "unit", "order",
+                             "writable", "main", "event", "models"))
 
-    def size(self):
-        """Registers the point occupies."""
-        return self.count if self.type == "ascii" else TYPES[self.type]
+
+def point(name, type_="u16", function=3, address=0, count=1, scale=1, unit="", order="big", writable=False,
+          main=False, event=False, models=None):
+    """A Point; ``count`` is the register count of an ascii point (others take their type's)."""
+    return Point(name, function, address, type_, count if type_ == "ascii" else TYPES[type_], scale,
+                 _digits(scale), unit, order, writable, main, event, models)
 
 
 class DeviceMap:
@@ -55,8 +60,9 @@ class DeviceMap:
             self.blocks.append((fn, addr, count))
         self.points = []
         names = []
+        shared = {}
         for i, p in enumerate(_need(data, "points", list, where)):
-            pt = self._point(p, "%s: points[%d]" % (where, i))
+            pt = self._point(p, "%s: points[%d]" % (where, i), shared)
             if pt.name in names:
                 raise MapError("%s: points[%d].name: %r is used twice" % (where, i, pt.name))
             names.append(pt.name)
@@ -76,47 +82,48 @@ class DeviceMap:
                         and _int_in(r[1], 0, 0xFFFF) and _int_in(r[2], 0, 0xFFFF)):
                     raise MapError("%s: model.ranges: each is [name, first code, last code], codes 0-65535" % where)
 
-    def _point(self, p, w):
-        pt = Point()
-        pt.name = _need(p, "name", str, w)
-        pt.function = _need(p, "function", int, w)
-        pt.address = _need(p, "address", int, w)
-        pt.type = _need(p, "type", str, w)
-        if pt.type not in TYPES:
-            raise MapError("%s.type: %r is not one of %s" % (w, pt.type, ", ".join(sorted(TYPES))))
-        pt.count = p.get("count", 1)
-        if not _int_in(pt.count, 1, 125):
+    def _point(self, p, w, shared):
+        name = _need(p, "name", str, w)
+        function = _need(p, "function", int, w)
+        address = _need(p, "address", int, w)
+        type_ = _need(p, "type", str, w)
+        if type_ not in TYPES:
+            raise MapError("%s.type: %r is not one of %s" % (w, type_, ", ".join(sorted(TYPES))))
+        count = p.get("count", 1)
+        if not _int_in(count, 1, 125):
             raise MapError("%s.count: a whole number of registers, 1-125" % w)
-        pt.scale = p.get("scale", 1)
-        if isinstance(pt.scale, bool) or not isinstance(pt.scale, (int, float)) or pt.scale == 0:
+        scale = p.get("scale", 1)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale == 0:
             raise MapError("%s.scale: must be a non-zero number" % w)
-        pt.digits = _digits(pt.scale)
-        pt.unit = p.get("unit", "")
-        if not isinstance(pt.unit, str):
+        unit = p.get("unit", "")
+        if not isinstance(unit, str):
             raise MapError("%s.unit: must be text" % w)
-        pt.order = p.get("word_order", "big")
-        if pt.order not in ("big", "little"):
+        order = p.get("word_order", "big")
+        if order not in ("big", "little"):
             raise MapError("%s.word_order: big or little" % w)
-        pt.writable = bool(p.get("writable", False))
-        pt.main = bool(p.get("main", False))
-        pt.event = bool(p.get("event", False))
-        pt.models = p.get("models")
-        if pt.models is not None and not (isinstance(pt.models, list) and all(isinstance(m, str) for m in pt.models)):
+        models = p.get("models")
+        if models is not None and not (isinstance(models, list) and all(isinstance(m, str) for m in models)):
             raise MapError("%s.models: a list of model names" % w)
-        if not _int_in(pt.address, 0, 0xFFFF):
+        if not _int_in(address, 0, 0xFFFF):
             raise MapError("%s.address: 0-65535" % w)
-        if pt.function not in (3, 4):
+        if function not in (3, 4):
             raise MapError("%s.function: points are registers: 3 or 4" % w)
-        if pt.writable and (pt.function != 3 or pt.type not in ("u16", "i16")):
+        writable = bool(p.get("writable", False))
+        if writable and (function != 3 or type_ not in ("u16", "i16")):
             raise MapError("%s.writable: only single holding registers (function 3, u16 or i16)" % w)
-        if not pt.writable and self.block_of(pt) is None:
-            raise MapError("%s: register %d (function %d) is in no block" % (w, pt.address, pt.function))
+        # One copy of each repeated string (type, unit, order, model list) for all the points.
+        pt = point(name, shared.setdefault(type_, type_), function, address, count, scale,
+                   shared.setdefault(unit, unit), shared.setdefault(order, order), writable,
+                   bool(p.get("main", False)), bool(p.get("event", False)),
+                   None if models is None else shared.setdefault(tuple(models), tuple(models)))
+        if not writable and self.block_of(pt) is None:
+            raise MapError("%s: register %d (function %d) is in no block" % (w, address, function))
         return pt
 
     def block_of(self, pt):
         """Index of the block that holds all of ``pt``, or None."""
         for i, (fn, addr, count) in enumerate(self.blocks):
-            if fn == pt.function and addr <= pt.address and pt.address + pt.size() <= addr + count:
+            if fn == pt.function and addr <= pt.address and pt.address + pt.regs <= addr + count:
                 return i
         return None
 
@@ -172,7 +179,7 @@ def decode(pt, raw, offset):
     """The value of point ``pt`` from register bytes ``raw`` starting at byte ``offset``."""
     t = pt.type
     if t == "ascii":
-        return text(raw[offset : offset + 2 * pt.count])
+        return text(raw[offset : offset + 2 * pt.regs])
     hi = raw[offset]
     lo = raw[offset + 1]
     if t in ("u16", "i16"):

@@ -56,10 +56,12 @@ class Discovery:
         self.base, self.serial, self.prefix = base, serial, prefix
         self.devices = devices  # callable: the current Device objects
         self.expire_s = expire_s
-        self.published = {}  # node: ((model, serial), topics published), to skip or clear them
+        # node: ((model, serial), points published), to skip or clear them; the points, not their
+        # topics, are kept: 300 topic strings were ~25 KB of a small heap.
+        self.published = {}
 
-    def _topic(self, d, pt):
-        return "%s/sensor/%s/%s/config" % (self.prefix, node(self.serial, d), pt.name)
+    def _topic(self, n, pt):
+        return "%s/sensor/%s/%s/config" % (self.prefix, n, pt.name)
 
     def messages(self, everything=True):
         seen = set()
@@ -72,15 +74,13 @@ class Discovery:
             old = self.published.get(n, (None, ()))
             if not everything and old[0] == key:
                 continue
-            topics = []
-            for pt in d.map.polled(d.model):
-                if pt.main:
-                    topics.append(self._topic(d, pt))
-                    yield topics[-1], config(self.base, self.serial, d, pt, self.expire_s), True
-            for t in old[1]:
-                if t not in topics:  # the model turned out to lack it
-                    yield t, b"", True
-            self.published[n] = (key, topics)
+            pts = tuple(pt for pt in d.map.polled(d.model) if pt.main)
+            for pt in pts:
+                yield self._topic(n, pt), config(self.base, self.serial, d, pt, self.expire_s), True
+            for pt in old[1]:
+                if pt not in pts:  # the model turned out to lack it
+                    yield self._topic(n, pt), b"", True
+            self.published[n] = (key, pts)
         for n in [n for n in self.published if n not in seen]:
-            for t in self.published.pop(n)[1]:
-                yield t, b"", True
+            for pt in self.published.pop(n)[1]:
+                yield self._topic(n, pt), b"", True

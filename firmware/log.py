@@ -18,7 +18,7 @@ _NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARN", ERROR: "ERROR"}
 class Log:
     """Keeps the last ``size`` entries as (uptime_ms, level, message) tuples."""
 
-    size = 64
+    size = 32
 
     def __init__(self, size=None, echo=True, level=INFO):
         if size:

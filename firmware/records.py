@@ -62,11 +62,11 @@ def state(device, stamp):
     """The state record of ``device`` (a poller Device with a good poll) taken at ``stamp``."""
     m = device.map
     pts = m.polled(device.model)
-    body = bytearray(2 * sum(pt.size() for pt in pts))
+    body = bytearray(2 * sum(pt.regs for pt in pts))
     at = 0
     for pt in pts:
         i, off = m.offset(pt)
-        n = 2 * pt.size()
+        n = 2 * pt.regs
         body[at : at + n] = device.raw[i][off : off + n]
         at += n
     return encode(STATE, device.channel, device.address, device.type, device.model, stamp, body)
@@ -82,13 +82,13 @@ def values_json(dmap, model, body):
     """The JSON object text of a state record's values; None if the body does not fit the map
     (the map changed since the record was stored)."""
     pts = dmap.polled(model)
-    if 2 * sum(pt.size() for pt in pts) != len(body):
+    if 2 * sum(pt.regs for pt in pts) != len(body):
         return None
     parts = []
     at = 0
     for pt in pts:
         parts.append('"%s":%s' % (pt.name, devicemap.json_value(pt, devicemap.decode(pt, body, at))))
-        at += 2 * pt.size()
+        at += 2 * pt.regs
     return "{" + ",".join(parts) + "}"
 
 

@@ -116,7 +116,7 @@ class Store:
         self.tmp = base + ".tmp"
         self.writes = 0
         self._loaded = False
-        self._current = None  # bytes of .json when it is known good, else None
+        self._current = None  # SHA-256 of .json when it is known good, else None (not the bytes: heap)
 
     def load(self, accept=None):
         """Reads the newest good copy: ``(source, version, data)``.
@@ -141,7 +141,7 @@ class Store:
             except ValueError:
                 continue
             if source == "current":
-                self._current = raw
+                self._current = hashlib.sha256(raw).digest()
             return source, version, data
         return ("unreadable" if found else "missing"), None, None
 
@@ -150,14 +150,15 @@ class Store:
         if not self._loaded:
             self.load()
         raw = encode(version, data)
-        if raw == self._current:
+        digest = hashlib.sha256(raw).digest()
+        if digest == self._current:
             return False
         makedirs(self.root)
         self._write(self.tmp, raw)
         if self._current is not None:
             self._rename(self.path, self.bak)
         self._rename(self.tmp, self.path)
-        self._current = raw
+        self._current = digest
         self.writes += 1
         return True
 
@@ -168,9 +169,11 @@ class Store:
     # The three file operations, apart so a test can cut the power between any two bytes.
 
     def _read(self, path):
+        # Its own size, not _MAX_SIZE: a 16 KB buffer needs 16 KB of unbroken heap.
         try:
+            size = os.stat(path)[6]
             with open(path, "rb") as f:
-                return f.read(_MAX_SIZE + 1)
+                return f.read(min(size, _MAX_SIZE) + 1)
         except OSError:
             return None
 

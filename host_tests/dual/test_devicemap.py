@@ -115,16 +115,14 @@ def test_meters_by_hand():
 
 
 def test_ascii_with_bytes_that_are_not_text():
-    pt = devicemap.Point()
-    pt.type, pt.count, pt.scale = "ascii", 3, 1
+    pt = devicemap.point("serial", "ascii", count=3)
     assert devicemap.decode(pt, b"A\xffB\x00\x00\x00", 0) == "A?B"
 
 
 def test_word_order_and_signed_32():
-    pt = devicemap.Point()
-    pt.type, pt.count, pt.scale, pt.digits, pt.order = "i32", 1, 1, 0, "little"
+    pt = devicemap.point("energy", "i32", order="little")
     assert devicemap.decode(pt, regs_to_bytes([0xFFFE, 0xFFFF]), 0) == -2  # low word first
-    pt.order = "big"
+    pt = devicemap.point("energy", "i32")
     assert devicemap.decode(pt, regs_to_bytes([0x0001, 0x0000]), 0) == 65536
 
 
