@@ -36,31 +36,70 @@ class StoreError(ValueError):
     """A file that is not a complete, intact store file."""
 
 
+def pieces(obj):
+    """``dumps(obj)`` in short pieces: a save never needs its whole text in one run of heap."""
+    if isinstance(obj, dict):
+        sep = "{"
+        for k in sorted(obj):
+            yield sep + json.dumps(k) + ":"
+            sep = ","
+            yield from pieces(obj[k])
+        yield "}" if sep == "," else "{}"
+    elif isinstance(obj, (list, tuple)):
+        sep = "["
+        for v in obj:
+            yield sep
+            sep = ","
+            yield from pieces(v)
+        yield "]" if sep == "," else "[]"
+    else:
+        yield json.dumps(obj)
+
+
 def dumps(obj):
     """JSON with sorted keys and no spaces: the same bytes for the same data on both runtimes.
 
     MicroPython's dicts are unordered and its ``json.dumps`` has no ``sort_keys``. Strings are
     written by ``json.dumps``, which differs between the runtimes only for non-ASCII text.
     """
-    if isinstance(obj, dict):
-        return "{" + ",".join(json.dumps(k) + ":" + dumps(obj[k]) for k in sorted(obj)) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(dumps(v) for v in obj) + "]"
-    return json.dumps(obj)
+    return "".join(pieces(obj))
+
+
+def _body(data, size=512):
+    """The body's bytes in pieces of about ``size``."""
+    out = []
+    n = 0
+    for p in pieces(data):
+        out.append(p)
+        n += len(p)
+        if n >= size:
+            yield "".join(out).encode()
+            out = []
+            n = 0
+    if out:
+        yield "".join(out).encode()
 
 
 def _digest(head, body):
     h = hashlib.sha256(head)
     h.update(b"\n")
-    h.update(body)
+    for b in body:
+        h.update(b)
     return binascii.hexlify(h.digest())
+
+
+def header(version, data):
+    """The first line of a store file: magic, version, body length and the body's SHA-256."""
+    n = 0
+    for b in _body(data):
+        n += len(b)
+    head = ("%s %d %d" % (MAGIC, version, n)).encode()
+    return head + b" " + _digest(head, _body(data)) + b"\n"
 
 
 def encode(version, data):
     """The bytes of a store file holding ``data`` at schema ``version``."""
-    body = dumps(data).encode()
-    head = ("%s %d %d" % (MAGIC, version, len(body))).encode()
-    return head + b" " + _digest(head, body) + b"\n" + body
+    return b"".join([header(version, data)] + list(_body(data)))
 
 
 def decode(raw):
@@ -76,7 +115,7 @@ def decode(raw):
         raise StoreError("bad header")
     if length != len(body):
         raise StoreError("length %d, expected %d" % (len(body), length))
-    if _digest(b" ".join(parts[:3]), body) != parts[3]:
+    if _digest(b" ".join(parts[:3]), (body,)) != parts[3]:
         raise StoreError("checksum mismatch")
     try:
         return version, json.loads(body)
@@ -116,7 +155,7 @@ class Store:
         self.tmp = base + ".tmp"
         self.writes = 0
         self._loaded = False
-        self._current = None  # SHA-256 of .json when it is known good, else None (not the bytes: heap)
+        self._current = None  # header line of .json (it holds the body's SHA-256) when it is known good
 
     def load(self, accept=None):
         """Reads the newest good copy: ``(source, version, data)``.
@@ -141,7 +180,7 @@ class Store:
             except ValueError:
                 continue
             if source == "current":
-                self._current = hashlib.sha256(raw).digest()
+                self._current = raw[: raw.find(b"\n") + 1]
             return source, version, data
         return ("unreadable" if found else "missing"), None, None
 
@@ -149,16 +188,15 @@ class Store:
         """Saves atomically (see the module docstring); False if nothing changed, else True."""
         if not self._loaded:
             self.load()
-        raw = encode(version, data)
-        digest = hashlib.sha256(raw).digest()
-        if digest == self._current:
+        head = header(version, data)
+        if head == self._current:
             return False
         makedirs(self.root)
-        self._write(self.tmp, raw)
+        self._write(self.tmp, head, _body(data))
         if self._current is not None:
             self._rename(self.path, self.bak)
         self._rename(self.tmp, self.path)
-        self._current = digest
+        self._current = head
         self.writes += 1
         return True
 
@@ -177,9 +215,11 @@ class Store:
         except OSError:
             return None
 
-    def _write(self, path, raw):
+    def _write(self, path, head, body):
         with open(path, "wb") as f:
-            f.write(raw)
+            f.write(head)
+            for b in body:
+                f.write(b)
             f.flush()
 
     def _rename(self, src, dst):

@@ -48,6 +48,7 @@ class Uplink:
         self.extras = None
         self.alive = None  # called on each pass of the loop: the watchdog's sign of progress
         self._wake = asyncio.Event()
+        self._buf = bytearray(1024)  # the MQTT client's packing buffer, made once (see mqtt.send_many)
         self.configure(server)
         self.connected = False
         self.sent = 0
@@ -101,7 +102,7 @@ class Uplink:
             self.serial_name, s["host"], s["port"], username=s["username"] or self.serial_name,
             password=s["password"] or self.check_code, keepalive=s.get("keepalive_s", 60),
             will=(self.topic_status, b"offline", 1, True), ssl=ssl, on_message=self._message,
-            max_inflight=self.window)
+            max_inflight=self.window, buf=self._buf)
 
     def _beat(self):
         if self.alive:

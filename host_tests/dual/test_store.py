@@ -90,14 +90,15 @@ class CutStore(Store):
     budget = None
     renames = 0
 
-    def _write(self, path, raw):
+    def _write(self, path, head, body):
+        raw = head + b"".join(body)
         if self.budget is not None:
             if self.budget < len(raw):
                 with open(path, "wb") as f:
                     f.write(raw[: self.budget])  # what reached the flash
                 raise Cut()
             self.budget -= len(raw)
-        super()._write(path, raw)
+        super()._write(path, head, [raw[len(head):]])
 
     def _rename(self, src, dst):
         if self.budget is not None:
