@@ -256,10 +256,27 @@ def supervise(logger, task_list):
         logger.board.reset("crash")
 
 
+# Collect after every this many bytes allocated, not only when the heap runs out. Left alone,
+# MicroPython fills the whole heap with garbage before its first collection, so the objects that
+# live on land scattered across it and the free heap breaks into small holes: at 632 KB on the
+# 64-bit port the largest free run fell to 1.7 KB (with 213 KB free) and a 1.4 KB reply failed.
+# Collected early, garbage is reused low and the top of the heap stays whole (75 KB in one run).
+GC_EVERY = 16384
+
+
+def collect_often():
+    import gc
+
+    if hasattr(gc, "threshold"):  # MicroPython
+        gc.collect()
+        gc.threshold(GC_EVERY)
+
+
 def run(profile=None, **board_args):
     """Entry point of main.py."""
     board = open_board(profile, **board_args)
     logger = Logger(board)
+    collect_often()
     http = board.profile["http"]
     log.info("EnerLog %s on %s, last reset: %s" % (VERSION, board.name, logger.reset_cause))
     log.info("serial number %s; settings: %s"
