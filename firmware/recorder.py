@@ -22,8 +22,10 @@ class Recorder:
         self.produced = 0  # records stored
         self.lost = 0  # records the flash could not take
         self.last_sample_ms = None
-        self._seen = {}  # device key: good_polls at its last sample
-        self._watch = {}  # device key: (model, [(point, last value)]) of its event points
+        # Keyed by the Device object itself (the poller keeps it while the device is configured):
+        # no (type, channel, address) tuple per device on the heap.
+        self._seen = {}  # device: good_polls at its last sample
+        self._watch = {}  # device: (model, event points, their last values)
         for p in monitor.pollers:
             p.on_change = self.changed
             p.on_poll = self.polled
@@ -53,33 +55,31 @@ class Recorder:
             self.on_online()
 
     def polled(self, device):
-        key = device.key()
-        w = self._watch.get(key)
+        w = self._watch.get(device)
         if w is None or w[0] != device.model:
-            pts = [pt for pt in device.map.polled(device.model) if pt.event]
-            w = self._watch[key] = (device.model, [[pt, None] for pt in pts])
-        for item in w[1]:
-            pt = item[0]
+            pts = tuple(pt for pt in device.map.polled(device.model) if pt.event)
+            w = self._watch[device] = (device.model, pts, [None] * len(pts))
+        last = w[2]
+        for k, pt in enumerate(w[1]):
             i, off = device.map.offset(pt)
             v = devicemap.decode(pt, device.raw[i], off)
-            if item[1] is not None and v != item[1]:
+            if last[k] is not None and v != last[k]:
                 self.store(records.event(device, self.clock.stamp(),
-                                         {"event": "change", "point": pt.name, "value": v, "previous": item[1]}))
-            item[1] = v
+                                         {"event": "change", "point": pt.name, "value": v, "previous": last[k]}))
+            last[k] = v
 
     def sample(self):
         """A state record for each device polled successfully since its last sample."""
         stamp = self.clock.stamp()
-        keys = set()
-        for d in self.monitor.all_devices():
-            key = d.key()
-            keys.add(key)
-            if d.online and d.good_polls and self._seen.get(key) != d.good_polls:
-                self._seen[key] = d.good_polls
+        devices = self.monitor.all_devices()
+        for d in devices:
+            if d.online and d.good_polls and self._seen.get(d) != d.good_polls:
+                self._seen[d] = d.good_polls
                 self.store(records.state(d, stamp))
-        for key in [k for k in self._seen if k not in keys]:  # deleted devices
-            del self._seen[key]
-            self._watch.pop(key, None)
+        for d in [d for d in self._seen if d not in devices]:  # deleted devices
+            del self._seen[d]
+        for d in [d for d in self._watch if d not in devices]:
+            del self._watch[d]
         self.last_sample_ms = ticks_ms()
 
     async def run(self):
