@@ -134,6 +134,7 @@ class MQTTClient:
         # Publishes are packed into this one buffer (the uplink lends it, made once at start-up):
         # joining a window of packets needed ~2.5 KB of unbroken heap each time.
         self._buf = buf if buf is not None else bytearray(1024)
+        self._n = 0  # bytes packed in it, not yet written
 
     async def connect(self):
         self._waits = {}
@@ -174,40 +175,54 @@ class MQTTClient:
 
     async def send_many(self, msgs, qos=1):
         """Sends ``msgs`` ((topic, payload, retain) each) in few writes (not one TCP segment per
-        record): packed into the client's buffer, a payload too big for it written on its own.
+        record), packed into the client's buffer. A payload may be a list of pieces (str or
+        bytes): they are packed one after the other, so no message is ever joined whole in RAM.
         Returns their packet ids."""
         pids = []
-        buf, n = self._buf, 0
         for topic, payload, retain in msgs:
             pid = 0
             if qos:
                 while len(self._waits) >= self.max_inflight:  # QoS 1 window is full
-                    if n:
-                        await self._send(memoryview(buf)[:n])
-                        n = 0
+                    await self._send()  # what is packed goes out meanwhile
                     if not self.connected:
                         raise MQTTError("not connected")
                     await sleep_ms(5)
                 pid = self._new_pid()
             pids.append(pid)
+            parts = payload if isinstance(payload, list) else (payload,)
+            parts = [p.encode() if isinstance(p, str) else p for p in parts]
             t = topic.encode() if isinstance(topic, str) else topic
-            p = payload.encode() if isinstance(payload, str) else payload
-            rest = 2 + len(t) + (2 if qos else 0) + len(p)
-            head = bytes([0x30 | qos << 1 | (1 if retain else 0)]) + enc_len(rest) + struct.pack(">H", len(t))
-            size = len(head) + rest
-            if n + size > len(buf):
-                if n:
-                    await self._send(memoryview(buf)[:n])
-                    n = 0
-                if size > len(buf):
-                    await self._send(head, t, struct.pack(">H", pid) if qos else b"", p)
-                    continue
-            for part in (head, t, struct.pack(">H", pid) if qos else b"", p):
-                buf[n : n + len(part)] = part
-                n += len(part)
-        if n:
-            await self._send(memoryview(buf)[:n])
+            rest = 2 + len(t) + (2 if qos else 0) + sum(len(p) for p in parts)
+            head = (bytes([0x30 | qos << 1 | (1 if retain else 0)]) + enc_len(rest) + struct.pack(">H", len(t)) + t
+                    + (struct.pack(">H", pid) if qos else b""))
+            if self._w is None:
+                raise MQTTError("not connected")
+            async with self._lock:  # a packet is packed whole before another task may write
+                await self._pack(head)
+                for p in parts:
+                    await self._pack(p)
+        await self._send()
         return pids
+
+    async def _pack(self, data):
+        # The lock is held. A piece bigger than the buffer goes out on its own.
+        buf = self._buf
+        if self._n + len(data) > len(buf):
+            await self._out()
+            if len(data) > len(buf):
+                self._w.write(data)
+                await self._w.drain()
+                return
+        buf[self._n : self._n + len(data)] = data
+        self._n += len(data)
+
+    async def _out(self):
+        # The lock is held. The stream copies what it cannot write at once, so the buffer is free
+        # again when write() returns.
+        if self._n:
+            n, self._n = self._n, 0
+            self._w.write(memoryview(self._buf)[:n])
+            await self._w.drain()
 
     def acked(self, pid):
         """True when the acknowledgement of ``pid`` has come (``wait_ack`` returns at once)."""
@@ -276,12 +291,13 @@ class MQTTClient:
                 return self._pid
 
     async def _send(self, *parts):
+        """Writes what is packed, then ``parts``."""
         if self._w is None:
             raise MQTTError("not connected")
         async with self._lock:  # packets from several tasks must not interleave
+            await self._out()
             for data in parts:
-                if data:
-                    self._w.write(data)
+                self._w.write(data)
             await self._w.drain()
 
     async def _reader(self):

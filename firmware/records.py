@@ -79,17 +79,20 @@ def event(device, stamp, fields):
 
 
 def values_json(dmap, model, body):
-    """The JSON object text of a state record's values; None if the body does not fit the map
-    (the map changed since the record was stored)."""
+    """The JSON object text of a state record's values, in pieces (a list: the uplink sends them
+    one after the other, never joined); None if the body does not fit the map (the map changed
+    since the record was stored)."""
     pts = dmap.polled(model)
     if 2 * sum(pt.regs for pt in pts) != len(body):
         return None
-    parts = []
+    parts = ["{"]
     at = 0
     for pt in pts:
-        parts.append('"%s":%s' % (pt.name, devicemap.json_value(pt, devicemap.decode(pt, body, at))))
+        v = devicemap.json_value(pt, devicemap.decode(pt, body, at))
+        parts.append('%s"%s":%s' % ("," if at else "", pt.name, v))
         at += 2 * pt.regs
-    return "{" + ",".join(parts) + "}"
+    parts.append("}")
+    return parts
 
 
 class Renderer:
@@ -128,5 +131,5 @@ class Renderer:
             out["raw"] = "".join("%02x" % b for b in body)  # kept rather than lost
             text = json.dumps(out)
         else:
-            text = json.dumps(out)[:-1] + ',"values":' + vals + "}"
+            text = [json.dumps(out)[:-1] + ',"values":'] + vals + ["}"]
         return "%s%d/%d/state" % (self.base, channel, address), text

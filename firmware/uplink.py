@@ -34,6 +34,7 @@ class Uplink:
     min_backoff_ms = 1000
     max_backoff_ms = 300000
     window = 16  # QoS 1 publishes in flight
+    batch = 4  # messages rendered at a time: each is alive until written (heap)
     outbox_max = 16
 
     def __init__(self, spool, server, serial, check_code, log, render=None, now=None, online=None):
@@ -193,7 +194,7 @@ class Uplink:
             self._beat()
             if self._changed:
                 raise mqtt.MQTTError("server settings changed")
-            msgs = self._next(self.window - len(flight), cur)
+            msgs = self._next(min(self.batch, self.window - len(flight)), cur)
             if msgs:
                 pids = await c.send_many([m[1:] for m in msgs], 1)
                 flight += zip([m[0] for m in msgs], pids)
