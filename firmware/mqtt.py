@@ -77,12 +77,18 @@ def connect_packet(client_id, keepalive=60, username=None, password=None, will=N
     return _packet(0x10, enc_str("MQTT") + struct.pack(">BBH", 4, flags, keepalive) + tail)
 
 
+def publish_head(topic, size, qos=0, retain=False, pid=0, dup=False):
+    """A PUBLISH packet up to its payload, for a payload of ``size`` bytes."""
+    t = enc_str(topic)
+    pid = struct.pack(">H", pid) if qos else b""
+    first = 0x30 | qos << 1 | (1 if retain else 0) | (8 if dup else 0)
+    return bytes([first]) + enc_len(len(t) + len(pid) + size) + t + pid
+
+
 def publish_packet(topic, payload, qos=0, retain=False, pid=0, dup=False):
     if isinstance(payload, str):
         payload = payload.encode()
-    first = 0x30 | qos << 1 | (1 if retain else 0) | (8 if dup else 0)
-    body = enc_str(topic) + (struct.pack(">H", pid) if qos else b"") + payload
-    return _packet(first, body)
+    return publish_head(topic, len(payload), qos, retain, pid, dup) + payload
 
 
 def subscribe_packet(pid, topics):
@@ -191,12 +197,7 @@ class MQTTClient:
             pids.append(pid)
             parts = payload if isinstance(payload, list) else (payload,)
             parts = [p.encode() if isinstance(p, str) else p for p in parts]
-            t = topic.encode() if isinstance(topic, str) else topic
-            rest = 2 + len(t) + (2 if qos else 0) + sum(len(p) for p in parts)
-            head = (bytes([0x30 | qos << 1 | (1 if retain else 0)]) + enc_len(rest) + struct.pack(">H", len(t)) + t
-                    + (struct.pack(">H", pid) if qos else b""))
-            if self._w is None:
-                raise MQTTError("not connected")
+            head = publish_head(topic, sum(len(p) for p in parts), qos, retain, pid)
             async with self._lock:  # a packet is packed whole before another task may write
                 await self._pack(head)
                 for p in parts:
@@ -204,15 +205,22 @@ class MQTTClient:
         await self._send()
         return pids
 
+    def _writer(self):
+        if self._w is None:  # closed, also while a send waited for the lock or the stream
+            raise MQTTError("not connected")
+        return self._w
+
     async def _pack(self, data):
         # The lock is held. A piece bigger than the buffer goes out on its own.
         buf = self._buf
         if self._n + len(data) > len(buf):
             await self._out()
             if len(data) > len(buf):
-                self._w.write(data)
-                await self._w.drain()
+                w = self._writer()
+                w.write(data)
+                await w.drain()
                 return
+        self._writer()
         buf[self._n : self._n + len(data)] = data
         self._n += len(data)
 
@@ -221,8 +229,9 @@ class MQTTClient:
         # again when write() returns.
         if self._n:
             n, self._n = self._n, 0
-            self._w.write(memoryview(self._buf)[:n])
-            await self._w.drain()
+            w = self._writer()
+            w.write(memoryview(self._buf)[:n])
+            await w.drain()
 
     def acked(self, pid):
         """True when the acknowledgement of ``pid`` has come (``wait_ack`` returns at once)."""
@@ -292,13 +301,13 @@ class MQTTClient:
 
     async def _send(self, *parts):
         """Writes what is packed, then ``parts``."""
-        if self._w is None:
-            raise MQTTError("not connected")
+        self._writer()
         async with self._lock:  # packets from several tasks must not interleave
             await self._out()
+            w = self._writer()
             for data in parts:
-                self._w.write(data)
-            await self._w.drain()
+                w.write(data)
+            await w.drain()
 
     async def _reader(self):
         try:
