@@ -5,8 +5,6 @@ from microdot import Microdot, Response
 
 from firmware import webapi
 
-LOG_DEFAULT = webapi.LOG_DEFAULT
-
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 # Next to this module; a frozen web.py (board image) finds the files ``make flash`` copied.
 WWW_DIRS = (_HERE + "/www", "/firmware/www")

@@ -33,7 +33,6 @@ Request.max_content_length = MAX_BUNDLE
 Request.max_body_length = MAX_BODY
 
 _LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
-LOG_DEFAULT = 50  # entries /api/log sends without ?n=
 
 _PUBLIC = ("/api/login", "/api/logout", "/api/health")
 _MUST_CHANGE_OK = ("/api/password", "/api/logout", "/api/session")
@@ -308,9 +307,9 @@ def register(app, logger):
 
     @app.get("/api/log")
     async def recent_log(request):
-        """The newest ``n`` (default 50, at most the ring's size) events, oldest first."""
+        """The newest ``n`` (default and at most: the ring's size) events, oldest first."""
         log = logger.log
-        n = request.args.get("n", str(LOG_DEFAULT))
+        n = request.args.get("n", str(log.size))
         if not n.isdigit() or int(n) > log.size:
             return error(400, "n: must be a whole number from 0 to %d" % log.size, "n")
         entries = log.recent(int(n)) if int(n) else []

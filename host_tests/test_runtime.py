@@ -78,7 +78,7 @@ def test_dhcp_host_name_sntp_sync_and_leds_in_the_running_firmware(run_dir):
         leds = _leds(run_dir)
         assert leds["power"] and leds["network"], leds
         assert not leds["rs485_1"] and not leds["rs485_2"] and not leds["rs485_3"]
-        log = http_json("http://127.0.0.1:%d/api/log?n=64" % port)
+        log = http_json("http://127.0.0.1:%d/api/log?n=32" % port)
         msgs = [e["message"] for e in log["entries"]]
         assert any(m.startswith("clock: synced to 2030-01-01 00:00:") and m.endswith(" UTC (127.0.0.1)")
                    for m in msgs), msgs
@@ -102,17 +102,17 @@ def test_log_api_limits(run_dir):
     proc = _start(run_dir, port)
     try:
         log = http_json("http://127.0.0.1:%d/api/log" % port)
-        assert 1 <= len(log["entries"]) <= 50 and log["size"] == 64
+        assert 1 <= len(log["entries"]) <= 32 and log["size"] == 32
         assert set(log["entries"][0]) == {"uptime_ms", "level", "message"}
         assert http_json("http://127.0.0.1:%d/api/log?n=0" % port)["entries"] == []
         base = "http://127.0.0.1:%d" % port
-        for bad in ("65", "-1", "x"):
+        for bad in ("33", "-1", "x"):
             req = urllib.request.Request("%s/api/log?n=%s" % (base, bad))
             req.add_header("Cookie", "session=" + session_cookie(base))
             with pytest.raises(urllib.error.HTTPError) as exc:
                 urllib.request.urlopen(req, timeout=5)
             assert exc.value.code == 400
-            assert "n: must be a whole number from 0 to 64" in exc.value.read().decode()
+            assert "n: must be a whole number from 0 to 32" in exc.value.read().decode()
         status = http_json("http://127.0.0.1:%d/api/status" % port)
         assert status["network"]["state"] == "setup" and not status["network"]["connected"]
         assert status["network"]["ip"] == "192.168.0.254" and status["network"]["setup_window_s"] > 100
