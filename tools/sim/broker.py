@@ -43,8 +43,12 @@ class Broker:
             f.write("\n".join(lines) + "\n")
         self.log = open(os.path.join(self.folder, "mosquitto.log"), "ab")
         self.proc = None
+        self._hold = None
 
     def start(self):
+        if self._hold:  # give the port back to mosquitto
+            self._hold.close()
+            self._hold = None
         self.proc = subprocess.Popen([self.exe, "-c", self.conf], stderr=self.log, stdout=self.log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -57,11 +61,25 @@ class Broker:
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start (see %s/mosquitto.log)" % self.folder)
 
-    def stop(self):
+    def stop(self, hold=True):
+        """Stops mosquitto. With ``hold`` its port stays bound (not listening: connections are
+        refused) until ``start``, so that no other program on this machine takes it meanwhile: a
+        soak run lost its broker that way, a 5-minute outage into a one-hour run."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file
             self.proc.wait(10)
+        if hold and not self._hold:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", self.port))
+                self._hold = s
+            except OSError:
+                s.close()
 
     def close(self):
-        self.stop()
+        self.stop(hold=False)
+        if self._hold:
+            self._hold.close()
+            self._hold = None
         self.log.close()
