@@ -18,7 +18,6 @@ Prints the figures and a verdict; exit status 0 when the run passed.
 
 import argparse
 import functools
-import http.client
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from firmware import identity  # noqa: E402
 from firmware.log import Log  # noqa: E402
 from firmware.settings import Settings  # noqa: E402
 from tools.sim.broker import Broker, free_port  # noqa: E402
+from tools.sim.client import Client  # noqa: E402
 from tools.sim.plant import full_layout, wire_bound_ms  # noqa: E402
 from tools.sim.run import seed_settings  # noqa: E402
 from tools.venvtool import find  # noqa: E402
@@ -79,41 +79,6 @@ class Heap:
         if not self.words:
             return kb
         return "%s in 32-bit words = %g KB on this %d-bit port" % (kb, self.bytes / 1024, 8 * port_word_bytes())
-
-
-class Client:
-    """The page's user: logs in, reads status and devices."""
-
-    def __init__(self, port):
-        self.port = port
-        self.cookie = None
-
-    def req(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        h = {"Content-Type": "application/json", "Host": "127.0.0.1:%d" % self.port}
-        if self.cookie:
-            h["Cookie"] = "session=" + self.cookie
-        t0 = time.perf_counter()
-        conn.request(method, path, json.dumps(body) if body is not None else None, h)
-        r = conn.getresponse()
-        data = r.read()
-        ms = (time.perf_counter() - t0) * 1000
-        conn.close()
-        if r.status == 401 and path != "/api/login":
-            self.login()
-            return self.req(method, path, body)
-        if r.status != 200:
-            raise RuntimeError("%s %s: %d %s" % (method, path, r.status, data[:200]))
-        if method == "POST" and path == "/api/login":
-            self.cookie = r.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-        return json.loads(data), ms
-
-    def login(self):
-        try:
-            self.req("POST", "/api/login", {"user": "admin", "password": PASSWORD})
-        except RuntimeError:
-            self.req("POST", "/api/login", {"user": "admin", "password": "admin"})
-            self.req("POST", "/api/password", {"old": "admin", "new": PASSWORD})
 
 
 class Subscriber:
@@ -169,7 +134,7 @@ def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
                                 "--http-port", str(port), "--devices", "60", "--firmware", code,
                                 "--heapsize", heap.text], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)  # its own process group: killed whole if need be
-        client = Client(port)
+        client = Client(port, PASSWORD)
         seen = {"samples": [],  # (t, status, status_ms, devices_ms)
                 "failed": [],  # requests answered with an error
                 "final": None, "devices": None,  # the last replies
@@ -192,14 +157,7 @@ def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
                 return None, None
 
         try:
-            while True:
-                try:
-                    client.req("GET", "/api/health")
-                    break
-                except OSError:
-                    if time.monotonic() - t0 > 60 or sim.poll() is not None:
-                        raise RuntimeError("the firmware did not start")
-                    time.sleep(0.2)
+            client.wait_up(60, sim)
             client.login()
             while time.monotonic() - t0 < duration:
                 now = time.monotonic()

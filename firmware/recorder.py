@@ -76,10 +76,9 @@ class Recorder:
             if d.online and d.good_polls and self._seen.get(d) != d.good_polls:
                 self._seen[d] = d.good_polls
                 self.store(records.state(d, stamp))
-        for d in [d for d in self._seen if d not in devices]:  # deleted devices
-            del self._seen[d]
-        for d in [d for d in self._watch if d not in devices]:
-            del self._watch[d]
+        for table in (self._seen, self._watch):  # forget deleted devices
+            for d in [d for d in table if d not in devices]:
+                del table[d]
         self.last_sample_ms = ticks_ms()
 
     async def run(self):
