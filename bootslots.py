@@ -143,6 +143,37 @@ def present(root, slot):
         return False
 
 
+def frozen_only(root, frozen=None):
+    """True when the flat install's code is frozen into the interpreter (an image built with
+    ``firmware/boards/*/manifest.py``), not on the filesystem. Its ``firmware/`` folder then holds
+    only data (maps, page, profiles) and, being first on sys.path, would hide the frozen package:
+    the caller puts ``.frozen`` first. ``frozen``: whether the frozen package exists (a test's)."""
+    for name in ("__init__.mpy", "__init__.py"):
+        try:
+            os.stat(path(root, "firmware/" + name))
+            return False
+        except OSError:
+            pass
+    return _frozen_firmware() if frozen is None else frozen
+
+
+def _frozen_firmware():
+    """True when the interpreter has a frozen ``firmware`` package (it is then imported)."""
+    if ".frozen" not in sys.path:
+        return False
+    saved, loaded = sys.path[:], sys.modules.pop("firmware", None)
+    sys.path[:] = [".frozen"]
+    try:
+        __import__("firmware")
+        return True
+    except ImportError:
+        return False
+    finally:
+        sys.path[:] = saved
+        if loaded is not None:  # the caller had imported one already: it stays
+            sys.modules["firmware"] = loaded
+
+
 def version(root, slot):
     """The version in ``slot``'s manifest, or None."""
     try:
@@ -203,6 +234,9 @@ def start(root=""):
         d = slot_dir(root, slot)
         sys.path.insert(0, d + "/lib")
         sys.path.insert(0, d)
+    elif frozen_only(root):
+        sys.path.remove(".frozen")
+        sys.path.insert(0, ".frozen")
     print("start: %s%s" % (name(slot), " (trial, start %d of %d)" % (st["boots"], MAX_BOOTS) if trial else ""))
     return slot
 

@@ -48,10 +48,17 @@ LEAK_SLACK = 0.01  # free heap at the end may be this share of the heap below th
 DRAIN_S = 20  # at the end, how long the queue may take to empty
 
 
+INTERPRETER = []  # --micropython: another unix port than the venv's (one with the firmware frozen in)
+
+
+def interpreter():
+    return (INTERPRETER or [find("micropython") or sys.exit("soak: micropython is missing (make deps installs it)")])[0]
+
+
 @functools.cache
 def port_word_bytes():
     """The unix port's word size in bytes (8 on a 64-bit PC), asked of the interpreter itself."""
-    mp = find("micropython") or sys.exit("soak: micropython is missing (make deps installs it)")
+    mp = interpreter()
     out = subprocess.run([mp, "-c", "import sys; print(len(bin(sys.maxsize)) - 1)"],
                          capture_output=True, text=True, check=True).stdout
     return int(out) // 8  # bin(2**63 - 1) is "0b" and 63 ones
@@ -108,8 +115,9 @@ class Subscriber:
 
 
 def build(out):
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build.py"), "--out", out, "--march", "x64"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    """The .mpy build; for an interpreter with the firmware frozen in, only the start-up files and data."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build.py"), "--out", out, "--march", "x64"]
+                   + (["--frozen"] if INTERPRETER else []), check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
@@ -130,10 +138,11 @@ def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
         port = free_port()
         log_path = os.path.join(d, "firmware.log")
         log = open(log_path, "wb")
+        # In its own process group (start_new_session): killed whole if need be.
         sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", run_dir,
                                 "--http-port", str(port), "--devices", "60", "--firmware", code,
-                                "--heapsize", heap.text], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)  # its own process group: killed whole if need be
+                                "--heapsize", heap.text, "--micropython", interpreter()], cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
         client = Client(port, PASSWORD)
         seen = {"samples": [],  # (t, status, status_ms, devices_ms)
                 "failed": [],  # requests answered with an error
@@ -284,7 +293,9 @@ def figures(heap, duration, outage, interval, layout, seen, sub, out, run_log):
     missing = sorted(set(range(1, max(sub.seqs | {produced}) + 1)) - sub.seqs)
     r = {
         "heap": heap.text, "heap_kb": heap.kb, "heap_words": heap.words, "heap_bytes": heap.bytes,
-        "heap_desc": str(heap), "duration_s": duration, "outage_s": outage, "interval_s": interval,
+        "heap_desc": str(heap), "interpreter": interpreter(),
+        "code": "frozen into the interpreter" if INTERPRETER else ".mpy, loaded into the heap",
+        "duration_s": duration, "outage_s": outage, "interval_s": interval,
         **_heap_figures(samples, duration), **_sweep_figures(samples, layout),
         "polls": polls, "good_polls": good, "poll_share": good / polls if polls else None,
         "status_p50_ms": _pct([s[2] for s in samples], 0.5), "status_p95_ms": _pct([s[2] for s in samples], 0.95),
@@ -325,6 +336,7 @@ def _n(x, fmt="%d"):
 def report(r):
     print("Soak: %d s, heap %s (-X heapsize=%s), broker down %d s, a sample per device every %d s"
           % (r["duration_s"], r["heap_desc"], r["heap"], r["outage_s"], r["interval_s"]))
+    print("  interpreter %s, code %s" % (r["interpreter"], r["code"]))
     print("  free heap after a collection (largest in a %s s window): start %s, %s %s, end %s of %s bytes; "
           "smallest seen %s" % (_n(r["window_s"]), _n(r["free_start"]), r["mid_label"], _n(r["free_mid"]),
                                 _n(r["free_end"]), _n(r["heap_total"]), _n(r["free_min"])))
@@ -400,7 +412,11 @@ def main(argv=None):
     ap.add_argument("--search", nargs=2, type=Heap, metavar=("LOW", "HIGH"),
                     help="find the smallest heap that passes (both in the same form, e.g. 128wk 320wk)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--micropython", help="a unix port with the firmware frozen in, as the board image has it "
+                    "(README: Heap); default: the venv's, which loads the .mpy build into the heap")
     args = ap.parse_args(argv)
+    if args.micropython:
+        INTERPRETER.append(os.path.abspath(args.micropython))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stops the sim and the broker on the way out
     outage = args.outage if args.outage is not None else min(300, args.duration // 4)
     if args.search:

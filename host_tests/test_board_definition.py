@@ -44,8 +44,8 @@ def _resolve(path):
     return Path(os.path.abspath(path))
 
 
-def _run_manifest():
-    """Execute manifest.py like manifestfile.py does; return the calls made.
+def _run_manifest(manifest=MANIFEST):
+    """Execute ``manifest`` like manifestfile.py does; return the calls made.
 
     Each call is (function, raw args, resolved paths). The stubs take the same
     parameters as the real functions, and only the functions the brief allows
@@ -89,9 +89,9 @@ def _run_manifest():
         "metadata": metadata,
     }
     prev_cwd = os.getcwd()
-    os.chdir(BOARD_DIR)  # manifestfile.py runs a manifest from its own directory
+    os.chdir(manifest.parent)  # manifestfile.py runs a manifest from its own directory
     try:
-        exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), manifest_globals)
+        exec(compile(manifest.read_text(), str(manifest), "exec"), manifest_globals)
     finally:
         os.chdir(prev_cwd)
     return calls
@@ -280,3 +280,13 @@ def test_build_script_requires_esp_idf(tmp_path):
     assert result.returncode != 0
     assert "IDF_PATH is not set" in result.stderr
     assert not started
+
+
+def test_unix_manifest_freezes_the_same_application():
+    # firmware/boards/UNIX: the unix port with the application frozen in, a PC stand-in for the
+    # board's heap (bench/soak.py --micropython). asyncio from the MicroPython tree, then ours.
+    calls = _run_manifest(REPO / "firmware" / "boards" / "UNIX" / "manifest.py")
+    assert calls[0][:2] == ("include", ["$(MPY_DIR)/extmod/asyncio"])
+    packages = {args[0]: paths["base"] for func, args, paths in calls if func == "package"}
+    assert packages == {"firmware": REPO, "microdot": REPO / "lib"}
+    assert [c[0] for c in calls] == ["include", "package", "package"]

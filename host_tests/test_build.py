@@ -13,7 +13,7 @@ from conftest import ROOT, free_port, http_json, require_tool, socket_board
 FIRMWARE_FILES = sorted(
     os.path.relpath(os.path.join(d, f), ROOT)
     for d, dirs, files in os.walk(os.path.join(ROOT, "firmware"))
-    if "ENERLOG_S3" not in d and "__pycache__" not in d
+    if "ENERLOG_S3" not in d and "UNIX" not in d and "__pycache__" not in d
     for f in files if f.endswith(".py")
 )
 
@@ -44,6 +44,24 @@ def test_manifest_lists_every_file_with_size_and_sha256(bundle):
     assert "main.py" in listed and "boot.py" in listed
     assert "lib/microdot/microdot.mpy" in listed
     assert "firmware/boards/pc.json" in listed
+
+
+def test_a_build_for_a_frozen_image_carries_the_data_and_the_start_up_only(tmp_path):
+    # firmware/boards/*/manifest.py freeze firmware/ and lib/ into the interpreter: the filesystem
+    # then needs the start-up files and the data the code reads (maps, page, board profiles).
+    out = tmp_path / "frozen"
+    res = subprocess.run([sys.executable, "tools/build.py", "--out", str(out), "--march", "x64", "--frozen"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = sorted(f["path"] for f in manifest["files"])
+    assert manifest["frozen"] == ["firmware", "lib"]
+    assert [p for p in listed if p.endswith(".mpy")] == ["bootslots.mpy"]
+    assert {"boot.py", "main.py", "firmware/maps/atess_inverter.json", "firmware/www/index.html",
+            "firmware/boards/pc.json"} <= set(listed)
+    res = subprocess.run([sys.executable, "tools/build.py", "--out", str(out), "--frozen", "--bundle"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2 and "an upgrade carries the code" in res.stderr
 
 
 def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):

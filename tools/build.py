@@ -25,7 +25,7 @@ SOURCES = ["firmware", "lib"]
 TOP = ["boot.py", "main.py"]
 BOOT_MODULES = ["bootslots.py"]  # the unchanging start-up's own module, compiled like the rest
 DATA = (".json", ".html", ".js", ".css")  # board profiles, register maps, the web page (firmware/www)
-SKIP_DIRS = {"__pycache__", "ENERLOG_S3"}  # the board definition is for the image build only
+SKIP_DIRS = {"__pycache__", "ENERLOG_S3", "UNIX"}  # image build definitions, not firmware
 
 
 _VERSION = r'VERSION = "([^"]+)"'
@@ -47,8 +47,9 @@ def sha256(path):
     return h.hexdigest()
 
 
-def sources():
-    """(relative path, kind) of everything that goes into the bundle."""
+def sources(frozen=False):
+    """(relative path, kind) of everything that goes into the bundle; ``frozen``: for an image
+    with firmware/ and lib/ frozen in (firmware/boards/*/manifest.py), so only their data files."""
     for top in TOP:
         yield top, "copy"
     for top in BOOT_MODULES:
@@ -59,13 +60,15 @@ def sources():
             for name in sorted(filenames):
                 rel = os.path.relpath(os.path.join(dirpath, name), ROOT)
                 if name.endswith(".py"):
-                    yield rel, "mpy"
+                    if not frozen:
+                        yield rel, "mpy"
                 elif name.endswith(DATA):
                     yield rel, "copy"
 
 
-def build(out, march, ver=None):
-    """Builds into ``out``; ``ver`` replaces firmware.VERSION in the build (a test's other version)."""
+def build(out, march, ver=None, frozen=False):
+    """Builds into ``out``; ``ver`` replaces firmware.VERSION in the build (a test's other version);
+    ``frozen``: leave out the code frozen into the image (see sources)."""
     if os.path.isdir(out):
         shutil.rmtree(out)
     exe = mpy_cross()
@@ -78,7 +81,7 @@ def build(out, march, ver=None):
         os.makedirs(os.path.dirname(stamped), exist_ok=True)
         with open(stamped, "w") as f:
             f.write(text)
-    for rel, kind in sources():
+    for rel, kind in sources(frozen):
         src = os.path.join(ROOT, rel)
         if stamped and rel == os.path.join("firmware", "__init__.py"):
             src = stamped
@@ -100,6 +103,8 @@ def build(out, march, ver=None):
         shutil.rmtree(os.path.dirname(stamped))
     boot = TOP + [m[:-3] + ".mpy" for m in BOOT_MODULES]
     manifest = {"version": ver or version(), "march": march or "bytecode", "bootstrap": boot, "files": files}
+    if frozen:
+        manifest["frozen"] = SOURCES
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
@@ -133,8 +138,12 @@ def main(argv=None):
     ap.add_argument("--version", help="the version to stamp into the build (default: firmware.VERSION)")
     ap.add_argument("--bundle", action="store_true",
                     help="also write <out>/enerlog-<version>.bundle for the web page's upgrade")
+    ap.add_argument("--frozen", action="store_true",
+                    help="for an image with firmware/ and lib/ frozen in: only the start-up files and data")
     args = ap.parse_args(argv)
-    m = build(args.out, args.march, args.version)
+    if args.frozen and args.bundle:
+        ap.error("--frozen builds no upgrade bundle: an upgrade carries the code")
+    m = build(args.out, args.march, args.version, args.frozen)
     total = sum(f["size"] for f in m["files"])
     print("built %s (%s): %d files, %d bytes in %s" % (m["version"], m["march"], len(m["files"]), total, args.out))
     if args.bundle:

@@ -398,3 +398,23 @@ def test_health_checks_and_settling():
     assert not h.step(1500, [])
     assert not h.step(2499, [])
     assert h.step(2500, [])
+
+
+def test_a_frozen_install_is_found_behind_its_data_folder():
+    # An image with the firmware frozen in keeps only data in firmware/ (maps, page, profiles):
+    # that folder must not hide the frozen package, so .frozen goes first. Code on the filesystem
+    # (a flat .mpy install) still wins over what is frozen.
+    root = tmpdir()
+    os.mkdir(root + "/firmware")
+    with open(root + "/firmware/pc.json", "w") as f:
+        f.write("{}")
+    assert bootslots.frozen_only(root, frozen=True)
+    assert not bootslots.frozen_only(root, frozen=False)
+    with open(root + "/firmware/__init__.mpy", "wb") as f:
+        f.write(b"M")
+    assert not bootslots.frozen_only(root, frozen=True)
+    # This interpreter has no frozen firmware (the test imports the source): nothing moves, and
+    # the firmware package already imported stays the one in use.
+    before = sys.modules["firmware"]
+    assert not bootslots._frozen_firmware()
+    assert sys.modules["firmware"] is before

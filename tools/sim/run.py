@@ -93,12 +93,14 @@ def main(argv=None):
     ap.add_argument("--firmware", default=ROOT,
                     help="the code to run: a `tools/build.py --march x64` folder runs the .mpy build "
                          "(default: the source)")
+    ap.add_argument("--micropython", help="the interpreter to run (default: the venv's unix port); one with the "
+                    "firmware frozen in runs a `tools/build.py --frozen` folder")
     ap.add_argument("--mqtt-port", type=int, default=0,
                     help="start mosquitto on this loopback port and upload to it (make sim: 1883)")
     args = ap.parse_args(argv)
     run_dir = os.path.abspath(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    mp = find("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
+    mp = args.micropython or find("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
     cmd = [mp] + (["-X", "heapsize=" + args.heapsize] if args.heapsize else []) + ["main.py", "pc"]
     lines = make_lines(run_dir)
     from tools.sim.plant import default_layout, full_layout

@@ -1,0 +1,15 @@
+# The MicroPython unix port with the application frozen in, as the ENERLOG_S3 image has it: a PC
+# stand-in for the board's heap (README "Heap"; bench/soak.py --micropython). Build it from a
+# MicroPython checkout with
+#   make -C ports/unix FROZEN_MANIFEST=<this file> MPY_CROSS_FLAGS=-march=x64
+# (-march=x86 with MICROPY_FORCE_32BIT=1 for a 32-bit build). The firmware then runs from a
+# `tools/build.py --frozen` folder: start-up files and data only.
+
+import os
+
+include("$(MPY_DIR)/extmod/asyncio")
+
+_REPO = os.path.abspath(os.path.join("..", "..", ".."))  # run from this file's folder
+# All of firmware/ (board definitions included, never imported: they cost image bytes only).
+package("firmware", base_path=_REPO)
+package("microdot", base_path=os.path.join(_REPO, "lib"))
