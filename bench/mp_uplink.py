@@ -25,9 +25,8 @@ def devices():
     for ch, addr, dtype, model in cfg["layout"]:
         d = Device({"type": dtype, "channel": ch, "address": addr}, MAPS[dtype])
         d.model = model
-        for buf in d.raw:
-            for j in range(len(buf)):
-                buf[j] = (j * 7 + addr) & 0xFF
+        for j in range(len(d.raw)):
+            d.raw[j] = (j * 7 + addr) & 0xFF
         d.good_polls = 1
         out.append(d)
     return out

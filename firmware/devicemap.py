@@ -8,8 +8,10 @@ fault words; ``models`` for points only some models have). Optional:
 tells models apart, e.g. ATESS register 43) and ``interval_s``. Adding a file adds a type; a
 malformed file is refused with a message that names the file and the field.
 
-Values are not stored decoded: the poller keeps each block's raw bytes and ``decode`` reads a
-point out of them when asked (fewer objects per device on a small heap).
+Values are not stored decoded: the poller keeps the raw bytes of the registers the points use,
+one buffer per device, and ``decode`` reads a point out of them when asked (fewer objects per
+device on a small heap). A block is read whole, for one request on the bus, but only its mapped
+registers are kept: ``runs`` says which (an inverter's 280 registers read hold 39 points).
 """
 
 import json
@@ -20,6 +22,7 @@ from collections import namedtuple
 TYPES = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "ascii": 0,
          "u8_high": 1, "u8_low": 1, "i8_high": 1, "i8_low": 1}
 _MAX_BLOCK = 125
+_GAP = 4  # registers: mapped ones closer than this are kept as one run (fewer copies per poll)
 
 
 class MapError(ValueError):
@@ -81,6 +84,28 @@ class DeviceMap:
                 if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
                         and _int_in(r[1], 0, 0xFFFF) and _int_in(r[2], 0, 0xFFFF)):
                     raise MapError("%s: model.ranges: each is [name, first code, last code], codes 0-65535" % where)
+        self.runs, self.raw_size = self._runs()
+
+    def _runs(self):
+        """Per block, ``(byte in the reply's data, byte in the device's raw buffer, bytes)`` of each
+        run of registers the polled points (of any model) use; and the raw buffer's size."""
+        runs, at = [], 0
+        for i, (_, addr, _) in enumerate(self.blocks):
+            regs = sorted(set(pt.address - addr + k for pt in self.points
+                              if not pt.writable and self.block_of(pt) == i for k in range(pt.regs)))
+            out = []
+            for r in regs:
+                if out and r - (out[-1][0] + out[-1][2]) // 2 < _GAP:
+                    first, dst, _ = out[-1]
+                    out[-1] = (first, dst, 2 * (r + 1) - first)
+                else:
+                    if out:
+                        at += out[-1][2]
+                    out.append((2 * r, at, 2))
+            if out:
+                at += out[-1][2]
+            runs.append(tuple(out))
+        return tuple(runs), at
 
     def _point(self, p, w, shared):
         name = _need(p, "name", str, w)
@@ -127,10 +152,20 @@ class DeviceMap:
                 return i
         return None
 
+    def keep(self, i, reply, raw):
+        """Copies the mapped registers of block ``i`` from ``reply`` (its data bytes, a
+        memoryview) into a device's ``raw`` buffer."""
+        for src, dst, n in self.runs[i]:
+            raw[dst : dst + n] = reply[src : src + n]
+
     def offset(self, pt):
-        """(block index, byte offset in that block's raw bytes) of polled point ``pt``."""
+        """Where polled point ``pt`` starts in a device's raw buffer (bytes)."""
         i = self.block_of(pt)
-        return i, 2 * (pt.address - self.blocks[i][1])
+        b = 2 * (pt.address - self.blocks[i][1])
+        for src, dst, n in self.runs[i]:
+            if src <= b < src + n:
+                return dst + b - src
+        raise ValueError(pt.name)  # a polled point is always in a run (_runs)
 
     def point(self, name):
         for pt in self.points:

@@ -13,32 +13,80 @@ INFO = const(20)
 WARNING = const(30)
 ERROR = const(40)
 _NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARN", ERROR: "ERROR"}
+_HEAD = const(7)  # an entry in the ring: uptime ms (4 bytes), level, message length (2), message
 
 
 class Log:
-    """Keeps the last ``size`` entries as (uptime_ms, level, message) tuples."""
+    """Keeps the last ``size`` entries, (uptime_ms, level, message) each, in one byte ring of
+    ``capacity`` bytes made at start-up: a message is copied in, so no entry leaves an object on
+    the heap (kept strings, placed wherever a hole was, broke a small heap into pieces). The oldest
+    entries make room; a message longer than a quarter of the ring is cut there."""
 
     size = 32
+    capacity = 4096
 
-    def __init__(self, size=None, echo=True, level=INFO):
+    def __init__(self, size=None, echo=True, level=INFO, capacity=None):
         if size:
             self.size = size
+        if capacity:
+            self.capacity = capacity
         self.echo = echo
         self.level = level
-        self._ring = [None] * self.size
-        self._next = 0
+        self._buf = bytearray(self.capacity)
+        self._head = 0  # where the oldest entry starts
+        self._used = 0  # bytes its entries take
+        self._kept = 0  # entries in the ring
         self.count = 0
         self._t0 = ticks_ms()
 
     def log(self, level, msg):
         if level < self.level:
             return
-        entry = (ticks_diff(ticks_ms(), self._t0), level, msg)
-        self._ring[self._next] = entry
-        self._next = (self._next + 1) % self.size
+        ms = ticks_diff(ticks_ms(), self._t0)
         self.count += 1
         if self.echo:
-            print(self.format(entry))
+            print(self.format((ms, level, msg)))
+        data = msg.encode()
+        cut = self.capacity // 4 - _HEAD
+        if len(data) > cut:
+            while cut and data[cut] & 0xC0 == 0x80:  # not inside a UTF-8 character
+                cut -= 1
+            data = data[:cut]
+        need = _HEAD + len(data)
+        while self._kept and (self._kept >= self.size or self._used + need > self.capacity):
+            self._drop()
+        at = (self._head + self._used) % self.capacity
+        n = len(data)
+        self._put(at, bytes((ms >> 24 & 0xFF, ms >> 16 & 0xFF, ms >> 8 & 0xFF, ms & 0xFF, level, n >> 8, n & 0xFF)))
+        self._put((at + _HEAD) % self.capacity, data)
+        self._used += need
+        self._kept += 1
+
+    def _put(self, at, data):
+        first = min(len(data), self.capacity - at)
+        self._buf[at : at + first] = data[:first]
+        if first < len(data):
+            self._buf[: len(data) - first] = data[first:]
+
+    def _get(self, at, n):
+        at %= self.capacity
+        end = at + n
+        if end <= self.capacity:
+            return bytes(self._buf[at:end])
+        return bytes(self._buf[at:]) + bytes(self._buf[: end - self.capacity])
+
+    def _entry(self, at):
+        """(entry, its size in the ring) at offset ``at``."""
+        h = self._get(at, _HEAD)
+        n = h[5] << 8 | h[6]
+        ms = h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]
+        return (ms, h[4], self._get(at + _HEAD, n).decode()), _HEAD + n
+
+    def _drop(self):
+        n = _HEAD + (self._buf[(self._head + 5) % self.capacity] << 8 | self._buf[(self._head + 6) % self.capacity])
+        self._head = (self._head + n) % self.capacity
+        self._used -= n
+        self._kept -= 1
 
     def debug(self, msg):
         self.log(DEBUG, msg)
@@ -58,12 +106,15 @@ class Log:
 
     def recent(self, n=None):
         """The most recent entries, oldest first."""
-        kept = min(self.count, self.size)
-        if n is None or n > kept:
-            n = kept
+        if n is None or n > self._kept:
+            n = self._kept
         out = []
-        for i in range(n):
-            out.append(self._ring[(self._next - n + i) % self.size])
+        at = self._head
+        for i in range(self._kept):
+            entry, size = self._entry(at)
+            if i >= self._kept - n:
+                out.append(entry)
+            at += size
         return out
 
     @staticmethod

@@ -3,7 +3,8 @@
 A device is online after a good poll and offline after ``OFFLINE_AFTER`` failed polls in a row.
 At first contact (and after each return) the device's model and serial number are read where its
 map says; an illegal serial number (manual 6.2: 10 letters or digits) is flagged, not fatal. Raw
-block bytes are kept per device and decoded only when someone asks for values.
+bytes of the mapped registers are kept per device (one buffer) and decoded only when someone asks
+for values.
 """
 
 from micropython import const
@@ -36,7 +37,7 @@ class Device:
         self.channel = entry["channel"]
         self.address = entry["address"]
         self.map = dmap
-        self.raw = [bytearray(2 * b[2]) for b in dmap.blocks] if dmap else []
+        self.raw = bytearray(dmap.raw_size) if dmap else b""  # the mapped registers (DeviceMap.runs)
         self.online = False
         self.fails = 0
         self.polls = 0
@@ -61,8 +62,7 @@ class Device:
         for pt in self.map.polled(self.model):
             if main_only and not pt.main:
                 continue
-            i, off = self.map.offset(pt)
-            out[pt.name] = (devicemap.decode(pt, self.raw[i], off), pt.unit)
+            out[pt.name] = (devicemap.decode(pt, self.raw, self.map.offset(pt)), pt.unit)
         return out
 
     def as_dict(self, now_ms=None):
@@ -90,6 +90,8 @@ class Poller:
         self.on_change = None  # on_change(device, fields): went online or offline (the uplink's events)
         self.on_poll = None  # on_poll(device): after each good poll
         self.interval_ms = None  # every device's poll interval when set (tests), else its map's
+        self._block = bytearray(2 * 125)  # one block's reply; its mapped registers go to the device
+        self._block_mv = memoryview(self._block)
 
     def set_devices(self, entries, interval_ms=None):
         """Takes the configured entries of this channel; unchanged devices keep their state.
@@ -181,7 +183,8 @@ class Poller:
             if not d.identified:
                 await self._identify(d)
             for i, (fn, addr, count) in enumerate(d.map.blocks):
-                await self.channel.request(d.address, fn, addr, count, out=d.raw[i])
+                await self.channel.request(d.address, fn, addr, count, out=self._block)
+                d.map.keep(i, self._block_mv, d.raw)
         except ModbusError as exc:
             d.fails += 1
             d.last_error = str(exc)

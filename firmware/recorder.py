@@ -25,7 +25,8 @@ class Recorder:
         # Keyed by the Device object itself (the poller keeps it while the device is configured):
         # no (type, channel, address) tuple per device on the heap.
         self._seen = {}  # device: good_polls at its last sample
-        self._watch = {}  # device: (model, event points, their last values)
+        self._watch = {}  # device: [its model, then the last value of each of its event points]
+        self._events = {}  # (device type, model): its event points, shared by the devices alike
         for p in monitor.pollers:
             p.on_change = self.changed
             p.on_poll = self.polled
@@ -55,14 +56,15 @@ class Recorder:
             self.on_online()
 
     def polled(self, device):
-        w = self._watch.get(device)
-        if w is None or w[0] != device.model:
-            pts = tuple(pt for pt in device.map.polled(device.model) if pt.event)
-            w = self._watch[device] = (device.model, pts, [None] * len(pts))
-        last = w[2]
-        for k, pt in enumerate(w[1]):
-            i, off = device.map.offset(pt)
-            v = devicemap.decode(pt, device.raw[i], off)
+        key = (device.type, device.model)
+        pts = self._events.get(key)
+        if pts is None:
+            pts = self._events[key] = tuple(pt for pt in device.map.polled(device.model) if pt.event)
+        last = self._watch.get(device)
+        if last is None or last[0] != device.model:
+            last = self._watch[device] = [device.model] + [None] * len(pts)
+        for k, pt in enumerate(pts, 1):
+            v = devicemap.decode(pt, device.raw, device.map.offset(pt))
             if last[k] is not None and v != last[k]:
                 self.store(records.event(device, self.clock.stamp(),
                                          {"event": "change", "point": pt.name, "value": v, "previous": last[k]}))

@@ -65,9 +65,9 @@ def state(device, stamp):
     body = bytearray(2 * sum(pt.regs for pt in pts))
     at = 0
     for pt in pts:
-        i, off = m.offset(pt)
+        off = m.offset(pt)
         n = 2 * pt.regs
-        body[at : at + n] = device.raw[i][off : off + n]
+        body[at : at + n] = device.raw[off : off + n]
         at += n
     return encode(STATE, device.channel, device.address, device.type, device.model, stamp, body)
 

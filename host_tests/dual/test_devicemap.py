@@ -38,7 +38,10 @@ def value(dmap, name, registers_by_address, model=None):
     regs = [0] * count
     for addr, v in registers_by_address.items():
         regs[addr - start] = v
-    return devicemap.decode(pt, regs_to_bytes(regs), 2 * (pt.address - start))
+    # As the poller does: the block's reply, of which the device keeps the mapped registers.
+    raw = bytearray(dmap.raw_size)
+    dmap.keep(i, memoryview(regs_to_bytes(regs)), raw)
+    return devicemap.decode(pt, raw, dmap.offset(pt))
 
 
 def test_every_shipped_map_loads():
@@ -46,6 +49,26 @@ def test_every_shipped_map_loads():
     for m in MAPS.values():
         for block in m.blocks:
             assert block[2] <= 125
+
+
+def test_a_device_keeps_exactly_the_registers_its_points_use():
+    for m in MAPS.values():
+        raw = bytearray(m.raw_size)
+        replies = []
+        for i, (_, addr, count) in enumerate(m.blocks):  # every register of every block different
+            reply = regs_to_bytes([(addr + k) * 7 + i for k in range(count)])
+            replies.append(reply)
+            m.keep(i, memoryview(reply), raw)
+        used = set()
+        for pt in m.polled():
+            i = m.block_of(pt)
+            at, off = 2 * (pt.address - m.blocks[i][1]), m.offset(pt)
+            assert raw[off : off + 2 * pt.regs] == replies[i][at : at + 2 * pt.regs], (m.type, pt.name)
+            used.update(range(off, off + 2 * pt.regs))
+        # Nothing but runs of mapped registers, gaps under 4 registers closed up.
+        assert len(used) <= m.raw_size <= len(used) + 6 * len(m.polled()), m.type
+    inv = MAPS["atess_inverter"]
+    assert sum(2 * b[2] for b in inv.blocks) == 560 and inv.raw_size < 150, inv.raw_size
 
 
 def test_atess_inverter_by_hand():

@@ -35,3 +35,21 @@ def test_exception_carries_the_traceback():
     text = log.recent()[-1][2]
     assert text.startswith("poll failed: ValueError('bad frame'"), text
     assert "fail" in text  # the traceback names the function that raised
+
+
+def test_the_ring_is_one_buffer_kept_by_bytes():
+    # Messages are copied into one preallocated ring: the oldest go when the bytes run out, a
+    # message over a quarter of the ring is cut (never inside a UTF-8 character), and entries
+    # that wrap round the end of the buffer read back whole.
+    log = Log(size=100, echo=False, capacity=256)
+    for i in range(40):
+        log.warning("entry %02d: %s" % (i, "°C" * (i % 5)))
+    kept = log.recent()
+    assert 5 < len(kept) < 40 and log.count == 40
+    assert [e[2] for e in kept] == ["entry %02d: %s" % (i, "°C" * (i % 5)) for i in range(40 - len(kept), 40)]
+    assert all(e[1] == WARNING for e in kept)
+    assert sum(7 + len(e[2].encode()) for e in kept) <= 256
+    log.error("x" + "é" * 200)
+    text = log.recent()[-1][2]
+    assert text.startswith("xéé") and len(text.encode()) <= 256 // 4 - 7, len(text.encode())
+    assert log.recent(1)[0][2] == text and log.recent(0) == []

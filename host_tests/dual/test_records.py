@@ -19,10 +19,9 @@ BASE = "enerlog/AB12345678/"
 def _device(dtype, channel, address, model=None, fill=0):
     d = Device({"type": dtype, "channel": channel, "address": address}, MAPS[dtype])
     d.model = model
-    for i, buf in enumerate(d.raw):  # a different register value at every address
-        for j in range(0, len(buf), 2):
-            v = (fill + i * 1000 + j // 2) & 0xFFFF
-            buf[j], buf[j + 1] = v >> 8, v & 0xFF
+    for j in range(0, len(d.raw), 2):  # a different register value at every address
+        v = (fill + j // 2) & 0xFFFF
+        d.raw[j], d.raw[j + 1] = v >> 8, v & 0xFF
     d.good_polls, d.online = 1, True
     return d
 
@@ -71,9 +70,8 @@ def test_an_inverter_record_is_compact():
 def test_floats_keep_the_points_digits():
     d = _device("atess_inverter", 1, 1, "HPS")
     pt = MAPS["atess_inverter"].point("battery_current")  # i16, scale 0.1
-    i = d.map.block_of(pt)
-    off = 2 * (pt.address - d.map.blocks[i][1])
-    d.raw[i][off], d.raw[i][off + 1] = 0xFF, 0xAE  # -82 -> -8.2 (MicroPython prints -8.199999999999999)
+    off = d.map.offset(pt)
+    d.raw[off], d.raw[off + 1] = 0xFF, 0xAE  # -82 -> -8.2 (MicroPython prints -8.199999999999999)
     _, text = records.Renderer(BASE, MAPS, lambda st: st[0])(1, records.state(d, [1, 0, 0]))
     text = _text(text)
     assert '"battery_current":-8.2,' in text, text
@@ -135,10 +133,9 @@ def test_recorder_samples_fresh_devices_and_publishes_changes():
     rec.sample()
     assert sp.backlog()[0] == 2 and len(kicks) == 2
     pt = MAPS["atess_inverter"].point("fault_word_1")
-    i = inv.map.block_of(pt)
-    off = 2 * (pt.address - inv.map.blocks[i][1])
+    off = inv.map.offset(pt)
     rec.polled(inv)  # first look: remembered, not an event
-    inv.raw[i][off + 1] ^= 0x04
+    inv.raw[off + 1] ^= 0x04
     rec.polled(inv)
     rec.polled(inv)  # unchanged since: nothing more
     rec.changed(bcu, {"event": "online", "serial": None})
