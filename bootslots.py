@@ -234,9 +234,13 @@ def start(root=""):
         d = slot_dir(root, slot)
         sys.path.insert(0, d + "/lib")
         sys.path.insert(0, d)
-    elif frozen_only(root):
-        sys.path.remove(".frozen")
-        sys.path.insert(0, ".frozen")
+    else:
+        try:
+            if frozen_only(root):
+                sys.path.remove(".frozen")
+                sys.path.insert(0, ".frozen")
+        except Exception as exc:  # e.g. no memory for the probe: the filesystem's order stands
+            print("start: frozen firmware not checked: %r" % exc)
     print("start: %s%s" % (name(slot), " (trial, start %d of %d)" % (st["boots"], MAX_BOOTS) if trial else ""))
     return slot
 
@@ -351,6 +355,8 @@ def check_manifest(m):
     march = m.get("march", "bytecode")
     if arch and march not in ("bytecode", arch):
         return "manifest: built for %s, this board runs %s" % (march, arch)
+    if m.get("frozen"):
+        return "manifest: a build for a frozen image (tools/build.py --frozen) has no code to install"
     seen = {}
     for f in m["files"]:
         if not isinstance(f, dict) or not isinstance(f.get("size"), int) or f["size"] < 0 \

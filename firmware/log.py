@@ -30,6 +30,8 @@ class Log:
             self.size = size
         if capacity:
             self.capacity = capacity
+        if self.capacity < 64:
+            raise ValueError("log ring: at least 64 bytes")
         self.echo = echo
         self.level = level
         self._buf = bytearray(self.capacity)
@@ -80,6 +82,8 @@ class Log:
         h = self._get(at, _HEAD)
         n = h[5] << 8 | h[6]
         ms = h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]
+        if ms & 0x80000000:  # stored as 32 bits: a negative uptime (a wrapped tick) stays negative
+            ms -= 0x100000000
         return (ms, h[4], self._get(at + _HEAD, n).decode()), _HEAD + n
 
     def _drop(self):

@@ -314,7 +314,7 @@ def register(app, logger):
             return error(400, "n: must be a whole number from 0 to %d" % log.size, "n")
         entries = log.recent(int(n)) if int(n) else []
         return {
-            "total": log.count,  # events logged since the start; the ring keeps the last `size`
+            "total": log.count,  # events logged since the start; the ring keeps at most `size`
             "size": log.size,
             "entries": [{"uptime_ms": ms, "level": _LEVELS.get(level, str(level)), "message": msg}
                         for ms, level, msg in entries],

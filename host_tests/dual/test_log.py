@@ -1,5 +1,6 @@
 from support import raises
 
+from firmware.compat import ticks_add
 from firmware.log import ERROR, INFO, WARNING, Log
 
 
@@ -53,3 +54,13 @@ def test_the_ring_is_one_buffer_kept_by_bytes():
     text = log.recent()[-1][2]
     assert text.startswith("xéé") and len(text.encode()) <= 256 // 4 - 7, len(text.encode())
     assert log.recent(1)[0][2] == text and log.recent(0) == []
+
+
+def test_a_wrapped_uptime_reads_back_as_it_was_logged():
+    # ticks_diff goes negative past half the tick period; the ring keeps 32 bits of it.
+    log = Log(size=4, echo=False, capacity=64)
+    log._t0 = ticks_add(log._t0, 5000)  # five seconds "in the future": uptime -5000 ms
+    log.info("early")
+    ms = log.recent()[0][0]
+    assert -5100 < ms <= -5000, ms
+    assert raises(ValueError, lambda: Log(capacity=63))

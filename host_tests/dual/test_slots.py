@@ -296,6 +296,10 @@ def test_manifest_paths_cannot_leave_the_slot():
         assert bootslots.check_manifest(built) == "manifest: built for %s, this board runs %s" % (other, arch)
     else:  # CPython runs no .mpy
         assert bootslots.check_manifest(built) is None
+    # A build for a frozen image has data only: installed in a slot, its firmware/ folder would
+    # hide the frozen code and the slot could not start.
+    frozen = {"version": "1", "frozen": ["firmware", "lib"], "files": ok["files"]}
+    assert "frozen image" in bootslots.check_manifest(frozen)
 
 
 class _Stream:

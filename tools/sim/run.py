@@ -100,7 +100,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     run_dir = os.path.abspath(args.run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    mp = args.micropython or find("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
+    mp = args.micropython and os.path.abspath(args.micropython)  # the firmware runs in its own folder
+    mp = mp or find("micropython") or sys.exit("sim: micropython is missing (make deps installs it)")
     cmd = [mp] + (["-X", "heapsize=" + args.heapsize] if args.heapsize else []) + ["main.py", "pc"]
     lines = make_lines(run_dir)
     from tools.sim.plant import default_layout, full_layout
