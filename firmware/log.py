@@ -77,17 +77,21 @@ class Log:
             return bytes(self._buf[at:end])
         return bytes(self._buf[at:]) + bytes(self._buf[: end - self.capacity])
 
+    def _size(self, at):
+        """Bytes the entry at offset ``at`` takes in the ring, its header included."""
+        h = self._get(at + 5, 2)
+        return _HEAD + (h[0] << 8 | h[1])
+
     def _entry(self, at):
-        """(entry, its size in the ring) at offset ``at``."""
+        """The entry at offset ``at``."""
         h = self._get(at, _HEAD)
-        n = h[5] << 8 | h[6]
         ms = h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]
         if ms & 0x80000000:  # stored as 32 bits: a negative uptime (a wrapped tick) stays negative
             ms -= 0x100000000
-        return (ms, h[4], self._get(at + _HEAD, n).decode()), _HEAD + n
+        return ms, h[4], self._get(at + _HEAD, h[5] << 8 | h[6]).decode()
 
     def _drop(self):
-        n = _HEAD + (self._buf[(self._head + 5) % self.capacity] << 8 | self._buf[(self._head + 6) % self.capacity])
+        n = self._size(self._head)
         self._head = (self._head + n) % self.capacity
         self._used -= n
         self._kept -= 1
@@ -112,13 +116,13 @@ class Log:
         """The most recent entries, oldest first."""
         if n is None or n > self._kept:
             n = self._kept
-        out = []
         at = self._head
-        for i in range(self._kept):
-            entry, size = self._entry(at)
-            if i >= self._kept - n:
-                out.append(entry)
-            at += size
+        for _ in range(self._kept - n):  # the older ones are skipped, not read
+            at += self._size(at)
+        out = []
+        for _ in range(n):
+            out.append(self._entry(at))
+            at += self._size(at)
         return out
 
     @staticmethod

@@ -25,7 +25,8 @@ class Recorder:
         # Keyed by the Device object itself (the poller keeps it while the device is configured):
         # no (type, channel, address) tuple per device on the heap.
         self._seen = {}  # device: good_polls at its last sample
-        self._watch = {}  # device: [its model, then the last value of each of its event points]
+        # device: [its model, its event points (shared), then the last value of each of them]
+        self._watch = {}
         self._events = {}  # (device type, model): its event points, shared by the devices alike
         for p in monitor.pollers:
             p.on_change = self.changed
@@ -56,14 +57,14 @@ class Recorder:
             self.on_online()
 
     def polled(self, device):
-        key = (device.type, device.model)
-        pts = self._events.get(key)
-        if pts is None:
-            pts = self._events[key] = tuple(pt for pt in device.map.polled(device.model) if pt.event)
         last = self._watch.get(device)
-        if last is None or last[0] != device.model:
-            last = self._watch[device] = [device.model] + [None] * len(pts)
-        for k, pt in enumerate(pts, 1):
+        if last is None or last[0] != device.model:  # first poll, or the model became known
+            key = (device.type, device.model)
+            pts = self._events.get(key)
+            if pts is None:
+                pts = self._events[key] = tuple(pt for pt in device.map.polled(device.model) if pt.event)
+            last = self._watch[device] = [device.model, pts] + [None] * len(pts)
+        for k, pt in enumerate(last[1], 2):
             v = devicemap.decode(pt, device.raw, device.map.offset(pt))
             if last[k] is not None and v != last[k]:
                 self.store(records.event(device, self.clock.stamp(),

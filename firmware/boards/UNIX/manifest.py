@@ -2,7 +2,8 @@
 # stand-in for the board's heap (README "Heap"; bench/soak.py --micropython). Build it from a
 # MicroPython checkout with
 #   make -C ports/unix FROZEN_MANIFEST=<this file> MPY_CROSS_FLAGS=-march=x64
-# (-march=x86 with MICROPY_FORCE_32BIT=1 for a 32-bit build). The firmware then runs from a
+# (CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32 MPY_CROSS_FLAGS=-march=x86 for a 32-bit build; the README's
+# "Heap" has the whole command). The firmware then runs from a
 # `tools/build.py --frozen` folder: start-up files and data only.
 
 import os
