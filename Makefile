@@ -6,7 +6,7 @@ BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
 STUBS     := $(VENV)/stubs-esp32
-DEBS      := mosquitto chromium chromium-driver socat openssl
+DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 test: setup lint typecheck
 	$(BIN)/pytest host_tests
 
-sim: deps lib
+sim: setup
 	$(PY) tools/sim/run.py --mqtt-port 1883
 
 build: deps lib

@@ -275,6 +275,7 @@ def collect_often():
 def run(profile=None, **board_args):
     """Entry point of main.py."""
     board = open_board(profile, **board_args)
+    board.running()
     logger = Logger(board)
     collect_often()
     http = board.profile["http"]

@@ -28,7 +28,8 @@ for p in (SHIMS, ROOT, DUAL):
 from tools.sim import ptys  # noqa: E402 - needs ROOT on the path
 from tools.sim.broker import free_port  # noqa: E402, F401 - the tests' free loopback port
 
-IN_CI = os.environ.get("CI") == "true"
+# Any CI value but empty, "false" or "0" is CI: there a missing tool fails, never skips.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "false", "0")
 
 
 def micropython_path():
@@ -49,11 +50,23 @@ def require_tool(name):
     """The path of a command the test needs; missing is a skip, but a failure under CI=true."""
     path = micropython_path() if name == "micropython" else shutil.which(name)
     if not path:
-        msg = "%s is not installed (make test installs it)" % name
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _missing("%s is not installed (make test installs it)" % name)
     return path
+
+
+def _missing(msg):
+    """Skips the test, or fails it under CI: a missing tool is never silent there."""
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def require_module(name):
+    """Imports the Python module a test needs; missing is a skip, but a failure under CI."""
+    try:
+        return __import__("importlib").import_module(name)
+    except ImportError as exc:
+        _missing("%s cannot be imported (make test installs it): %s" % (name, exc))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -220,7 +233,7 @@ def http_json(url, timeout=10.0):
         try:
             return _request(url, cookie=_cookies.get(base), timeout=2)[0]
         except urllib.error.HTTPError as exc:
-            if exc.code != 401:
+            if exc.code != 401 or time.monotonic() > deadline:
                 raise
             _cookies[base] = api_login(base)
         except OSError:

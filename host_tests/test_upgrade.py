@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, TEST_PASSWORD, api_login, free_port, http_json, require_tool, socket_board
+from conftest import ROOT, TEST_PASSWORD, api_login, free_port, http_json, require_module, require_tool, socket_board
 
 from firmware import identity
 
@@ -335,7 +335,7 @@ def test_web_upload_truncated_then_good(board, builds):
 def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
     """The page's upgrade form: a truncated bundle shows the refusal, a good one is tried."""
     exe = require_tool("chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_module("playwright.sync_api")
     from test_web_browser import CHROMIUM_ARGS
 
     bundle = builds["good"] / ("enerlog-%s.bundle" % GOOD)

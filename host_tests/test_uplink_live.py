@@ -177,6 +177,10 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         sub.wait("results", lambda: len(results()) == 3, 20)
         assert results()[1] == {"id": "b", "ok": True, "channel": 1, "address": 1,
                                 "point": "discharge_cutoff_soc", "register": 47, "raw": 15}
+        # the slave itself holds it (the plant's record of the writes it took), and nothing else
+        with open(os.path.join(logger.run_dir, "plant-writes.jsonl")) as f:
+            writes = [json.loads(line) for line in f]
+        assert writes == [{"channel": 1, "address": 1, "register": 47, "values": [15]}], writes
         assert results()[2]["ok"] is False and "not a writable point" in results()[2]["error"]
 
         # -- the broker stopped and started 10 times -----------------------------------------

@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,35 +85,46 @@ def sim(tmp_path):
     s.stop()
 
 
-ROUTES = [
-    ("GET", "/api/session", None), ("GET", "/api/meta", None),
-    ("GET", "/api/settings/serial", None), ("GET", "/api/settings/network", None),
-    ("GET", "/api/settings/server", None),
-    ("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 30}),
-    ("DELETE", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11}),
-    ("PUT", "/api/settings/serial", {"rs485_1": {"baud": 19200}}),
-    ("PUT", "/api/settings/network", {"dhcp": False}),
-    ("PUT", "/api/settings/server", {"host": "example.com"}),
-    ("POST", "/api/password", {"old": "admin", "new": NEW_PASSWORD}),
-    ("POST", "/api/restart", {"confirm": True}),
-    ("POST", "/api/factory-reset", {"confirm": True}),
-]
 READS = ["/api/status", "/api/devices", "/api/log"]
+# The only routes open without a session, and the only ones a session that must first set a new
+# password may use. Every other route the app registers must refuse both: a new route is checked
+# by being registered, never by being added to a list here.
+PUBLIC = {"/api/login", "/api/logout", "/api/health"}
+MUST_CHANGE_OK = {"/api/password", "/api/logout", "/api/session"}
+FORGED = "0" * 32 + "." + "0" * 64
 
 
-def test_every_route_needs_a_session_and_cookie_flags(sim):
+def app_routes(run_dir, pty_pair):
+    """(method, path) of every /api/ route the firmware's web app registers, read from microdot's
+    ``url_map`` of the real app built on CPython with the PC board (``<name>`` parts filled in)."""
+    from firmware import web
+    from firmware.app import Logger
+    from firmware.board import open_board
+
+    os.makedirs(str(run_dir), exist_ok=True)
+    for ch in (1, 2, 3):
+        pty_pair(a=run_dir / ("rs485-%d" % ch), b=run_dir / ("plant-%d" % ch))
+    app = web.create(Logger(open_board("pc", run_dir=str(run_dir))))
+    out = set()
+    for methods, pattern, *_ in app.url_map:
+        path = re.sub(r"<[^>]*>", "1", pattern.url_pattern)
+        out.update((m, path) for m in methods if path.startswith("/api/"))
+    assert ("POST", "/api/upgrade") in out and ("POST", "/api/restart") in out, out
+    return sorted(out)
+
+
+def test_every_route_needs_a_session_and_cookie_flags(sim, tmp_path, pty_pair):
     before = sim.settings_bytes()
-    for method, path, body in ROUTES:
-        status, _, reply = sim.req(method, path, body)
-        assert status == 401, (method, path, reply)
-        assert reply == {"error": "log in first", "field": "session"}
-    for path in READS:  # reading needs a session too, from any client
-        assert sim.req("GET", path)[0] == 401, path
-        assert sim.req("GET", path, cookie="0" * 32 + "." + "0" * 64)[0] == 401, path
+    guarded = [r for r in app_routes(tmp_path / "routes", pty_pair) if r[1] not in PUBLIC]
+    for method, path in guarded:
+        for cookie in (None, FORGED):  # no session, and a forged cookie is none either
+            status, _, reply = sim.req(method, path, {}, cookie=cookie)
+            assert status == 401, (method, path, reply)
+            assert reply == {"error": "log in first", "field": "session"}
+    for path in READS:  # reading needs a session from any client, same-origin or not
         assert sim.req("GET", path, headers={"Sec-Fetch-Site": "same-origin"})[0] == 401, path
-    assert sim.req("GET", "/api/health")[1:] and sim.req("GET", "/api/health")[2] == {"ok": True}
-    for method, path, body in ROUTES:  # a forged cookie is no session either
-        assert sim.req(method, path, body, cookie="0" * 32 + "." + "0" * 64)[0] == 401, path
+    status, _, reply = sim.req("GET", "/api/health")
+    assert status == 200 and reply == {"ok": True}
     assert sim.settings_bytes() == before
 
     status, headers, body = sim.req("POST", "/api/login", {"user": "admin", "password": "admin"})
@@ -124,12 +136,16 @@ def test_every_route_needs_a_session_and_cookie_flags(sim):
     assert len(flags[0].split("=", 1)[1]) == 32 + 1 + 64
 
 
-def test_first_login_forces_a_new_password(sim):
+def test_first_login_forces_a_new_password(sim, tmp_path, pty_pair):
     cookie, body = sim.login()
     assert body["must_change"] is True
-    for method, path, body in ROUTES[1:-3] + [("GET", p, None) for p in READS]:
-        status, _, reply = sim.req(method, path, body, cookie=cookie)
-        assert status == 403 and reply["error"] == "set a new password first", (path, reply)
+    before = sim.settings_bytes()
+    routes = app_routes(tmp_path / "routes", pty_pair)
+    # upgrade, restart and factory reset among them: refused, and the firmware keeps running
+    for method, path in [r for r in routes if r[1] not in PUBLIC | MUST_CHANGE_OK]:
+        status, _, reply = sim.req(method, path, {"confirm": True}, cookie=cookie)
+        assert status == 403 and reply["error"] == "set a new password first", (method, path, reply)
+    assert sim.settings_bytes() == before
     assert sim.req("GET", "/api/session", cookie=cookie)[2] == {"user": "admin", "must_change": True}
     other, _ = sim.login()  # a second session with the factory password
     # a weak new password is refused, naming the field
@@ -154,16 +170,16 @@ def _logged_in(sim):
     return cookie
 
 
-def test_cross_site_requests_are_refused(sim):
+def test_cross_site_requests_are_refused(sim, tmp_path, pty_pair):
+    changes = [r for r in app_routes(tmp_path / "routes", pty_pair) if r[0] in ("POST", "PUT", "DELETE")]
     cookie = _logged_in(sim)
     before = sim.settings_bytes()
     evil = [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
             {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"},
             {"Origin": "http://127.0.0.1:%d" % (sim.port + 1)}]
-    for method, path, body in ROUTES[5:] + [("POST", "/api/login", {"user": "admin", "password": "x"}),
-                                             ("POST", "/api/logout", None)]:
+    for method, path in changes:  # login and logout too: every change, whatever its body
         for h in evil:
-            status, _, reply = sim.req(method, path, body, cookie=cookie, headers=h)
+            status, _, reply = sim.req(method, path, {"confirm": True}, cookie=cookie, headers=h)
             assert status == 403 and reply["field"] == "origin", (path, h, reply)
     assert sim.settings_bytes() == before
     assert sim.req("GET", "/api/session", cookie=cookie)[0] == 200  # logout was refused too

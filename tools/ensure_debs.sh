@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use, only those missing. Under CI=true a package that
-# cannot be installed fails the run; elsewhere it is reported and the tests that need it skip.
+# Installs the Debian packages the tests and the sim use, only those missing. Under CI (any CI value
+# but empty, "false" or "0") a package that cannot be installed fails the run; elsewhere it is
+# reported and the tests that need it skip.
 set -uo pipefail
 missing=()
 for pkg in "$@"; do
@@ -14,8 +15,9 @@ if { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get in
   exit 0
 fi
 tail -20 /tmp/enerlog-apt.log
-if [ "${CI:-}" = "true" ]; then
-  echo "error: could not install ${missing[*]} (required under CI=true)" >&2
+case "$(echo "${CI:-}" | tr 'A-Z' 'a-z')" in ""|false|0) in_ci=0 ;; *) in_ci=1 ;; esac
+if [ "$in_ci" = 1 ]; then
+  echo "error: could not install ${missing[*]} (required under CI)" >&2
   exit 1
 fi
 echo "warning: could not install ${missing[*]}; tests that need them will be skipped" >&2

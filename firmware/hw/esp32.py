@@ -203,6 +203,9 @@ class Board:
         self.ntp_port = 123
         self._cause = self._take_cause()
 
+    def running(self):
+        """The firmware runs: nothing to change. Ctrl-C on USB stays the way to the REPL."""
+
     def record_cause(self, cause):
         machine.RTC().memory(_INTENT + cause.encode())
 

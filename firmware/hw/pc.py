@@ -335,6 +335,24 @@ class Flash:
 _EXIT_RESET = 75  # the process exits with this when the firmware asks for a restart
 
 
+def power_switch():
+    """Makes Ctrl-C (SIGINT) the PC's power switch: the process ends at once, as a board does when
+    its power is cut, which the firmware survives at any byte (settings, upload queue, slots).
+
+    Left alone, MicroPython turns Ctrl-C into a KeyboardInterrupt raised inside whichever task runs,
+    and its asyncio cannot always unwind from there: with dead devices on the bus the loop hung in 4
+    of 6 stops (wait_for's runner swallows the interrupt when its waiter is already woken), or a
+    print met a locked heap. The board keeps Ctrl-C: on USB it is the way to the REPL."""
+    if MICROPYTHON:
+        import micropython
+
+        micropython.kbd_intr(-1)  # the unix port then restores SIGINT's default: end the process
+    else:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Board:
     """The PC board: everything lives under the run folder ``run_dir``."""
 
@@ -363,6 +381,11 @@ class Board:
 
     def _path(self, rel):
         return rel if rel.startswith("/") else self.run_dir + "/" + rel
+
+    def running(self):
+        """The firmware runs (``app.run``): Ctrl-C becomes the power switch (not for tests that
+        only build a board in their own process)."""
+        power_switch()
 
     def leds_changed(self):
         """Mirrors LED states to ``leds.json`` so a test in another process can see them."""

@@ -8,10 +8,13 @@ firmware's map files, so a map mistake shows up as a wrong value instead of agre
     python -m tools.sim.plant --run-dir run [--devices N]
 
 serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
-per line silences those devices (they stop answering) until the line is removed.
+per line silences those devices (they stop answering) until the line is removed. Every write a
+unit takes is appended to run/plant-writes.jsonl (channel, address, register, values): what the
+slave holds, for a test to check a write against the device and not against the master's word.
 """
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -51,6 +54,7 @@ class Unit:
         self.ir = [0] * (400 if kind != "eastron_sdm630" else 400)
         self.energy = 1000.0 + address  # kWh
         self.last = time.monotonic()
+        self.on_write = None  # called with (unit, register, values) after a write
         if kind == "atess_inverter":
             self.hr[43] = MODEL_CODES[model]
             self.hr[180:185] = _ascii(self.serial, 5)
@@ -140,6 +144,8 @@ class Unit:
             registers[address - start_address : address - start_address + count] = src[address : address + count]
         elif set_values and function_code in (6, 16):
             self.hr[address : address + len(set_values)] = list(set_values)
+            if self.on_write:
+                self.on_write(self, address, list(set_values))
         return None
 
     def device(self):
@@ -188,8 +194,11 @@ class Plant:
     (or a person) in another process can make devices go quiet and come back.
     """
 
-    def __init__(self, paths, layout, baud=9600, control=None):
+    def __init__(self, paths, layout, baud=9600, control=None, writes=None):
         self.units = [Unit(*spec) for spec in layout]
+        self._writes = writes
+        for u in self.units:
+            u.on_write = self._written
         self.lines = {}
         for ch, path in sorted(paths.items()):
             units = [u for u in self.units if u.channel == ch]
@@ -199,6 +208,12 @@ class Plant:
         if control:
             self._watcher = threading.Thread(target=self._watch, daemon=True)
             self._watcher.start()
+
+    def _written(self, unit, register, values):
+        if self._writes:
+            with open(self._writes, "a") as f:
+                f.write(json.dumps({"channel": unit.channel, "address": unit.address, "register": register,
+                                    "values": values}) + "\n")
 
     def silence(self, addresses):
         """Only ``addresses`` stay quiet from now on."""
@@ -228,7 +243,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     layout = full_layout(args.devices) if args.devices else default_layout()
     paths = {ch: os.path.join(args.run_dir, "plant-%d" % ch) for ch in (1, 2, 3)}
-    plant = Plant(paths, layout, control=os.path.join(args.run_dir, "plant-silent"))
+    plant = Plant(paths, layout, control=os.path.join(args.run_dir, "plant-silent"),
+                  writes=os.path.join(args.run_dir, "plant-writes.jsonl"))
     print("plant: %d devices on %s" % (len(layout), ", ".join(sorted(paths.values()))), flush=True)
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])  # sigwait gets them
     signal.sigwait([signal.SIGTERM, signal.SIGINT])

@@ -3,7 +3,8 @@
 Each RS485 channel is a pty pair made by socat: the firmware opens ``run/rs485-N``, the plant
 (tools/sim/plant.py, pymodbus slaves) serves ``run/plant-N``. On a first start the firmware's
 settings get the plant's devices, so pages show data at once. The firmware is restarted when it
-asks for a reset (exit 75), as a board would reboot. Ctrl-C stops everything cleanly.
+asks for a reset (exit 75), as a board would reboot. Ctrl-C stops everything: for the firmware it
+is the power switch (it ends at once, as a board whose power is cut).
 """
 
 import argparse
@@ -25,7 +26,7 @@ CHANNELS = (1, 2, 3)
 def make_lines(run_dir):
     """One socat pty pair per channel: run/rs485-N (firmware) and run/plant-N (plant)."""
     if not ptys.socat():
-        sys.exit("sim: socat is missing (make setup installs it)")
+        sys.exit("sim: socat is missing (make sim installs it: tools/ensure_debs.sh)")
     return [ptys.pair(os.path.join(run_dir, "rs485-%d" % ch), os.path.join(run_dir, "plant-%d" % ch))
             for ch in CHANNELS]
 
@@ -120,17 +121,20 @@ def main(argv=None):
             fw = subprocess.Popen(cmd, cwd=os.path.abspath(args.firmware),
                                   env=firmware_env(run_dir, args.http_port, ntp.port, os.path.abspath(args.firmware)))
             rc = fw.wait()
+            if rc == -signal.SIGINT:  # Ctrl-C reached the firmware first: its power switch
+                raise KeyboardInterrupt
             if rc != RESET_EXIT:
                 print("sim: firmware exited with %d" % rc, flush=True)
                 return rc
             print("sim: firmware reset; starting it again (power cycle)", flush=True)
     except KeyboardInterrupt:
         if fw and fw.poll() is None:
-            fw.send_signal(signal.SIGINT)
+            fw.send_signal(signal.SIGINT)  # the PC board's power switch: it ends at once
             try:
-                fw.wait(5)
-            except subprocess.TimeoutExpired:
+                fw.wait(2)
+            except subprocess.TimeoutExpired:  # an interpreter that ignores it (never seen): cut it
                 fw.kill()
+                fw.wait()
         print("sim: stopped", flush=True)
         return 0
     finally:
