@@ -13,7 +13,7 @@ An independent subscriber (paho) counts what reaches the broker.
     python -m bench.soak --micropython ~/micropython/ports/unix/build-32/micropython   # 192k
 
 A unix port with the firmware frozen in is built from a MicroPython checkout with
-``firmware/boards/UNIX/manifest.py`` (README, "Heap"); 32-bit (``-m32``) it has the board's word
+``firmware/boards/UNIX/manifest.py`` (docs/heap.md); 32-bit (``-m32``) it has the board's word
 size, so its heap holds what the ESP32-S3's would.
 
 Heap sizes are written as ``-X heapsize`` takes them and passed on unchanged: ``192k`` is
@@ -423,7 +423,7 @@ def main(argv=None):
                     help="find the smallest heap that passes (both in the same form, e.g. 128wk 320wk)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--micropython", help="a unix port with the firmware frozen in, as the board image has it "
-                    "(README: Heap); default: the venv's, which loads the .mpy build into the heap")
+                    "(docs/heap.md); default: the venv's, which loads the .mpy build into the heap")
     args = ap.parse_args(argv)
     if args.micropython:
         INTERPRETER.append(os.path.abspath(args.micropython))

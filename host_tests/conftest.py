@@ -149,6 +149,12 @@ class MicroPythonItem(pytest.Item):
         status, text = report[self.test]
         if status != "ok":
             raise MicroPythonFailure(text)
+        # mp_runner exits 1 when a test failed, 0 when none did: anything else is a crash, also
+        # one after the last test (a module's leftovers, the interpreter's shutdown).
+        failed = any(v[0] != "ok" for k, v in report.items() if not k.startswith("__"))
+        if report["__rc__"] != (1 if failed else 0):
+            raise MicroPythonFailure("the interpreter exited with %s after the tests:\n%s"
+                                     % (report["__rc__"], report["__output__"]))
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonFailure):

@@ -1,8 +1,9 @@
-"""make build and make flash: .mpy bundle, manifest, and a real mpremote deploy to a unix-port 'board'."""
+"""make build and make flash: .mpy bundle, manifest, and a real deploy (mpremote's transport) to a unix-port 'board'."""
 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,20 +74,38 @@ def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):
         assert res.returncode == 0, (src, res.stderr)
 
 
+def _deploy(build, flash):
+    url, board = socket_board(flash)
+    try:
+        return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--port", url,
+                               "--build", str(build)], capture_output=True, text=True, timeout=120)
+    finally:
+        board.terminate()
+        board.wait()
+
+
+def test_flash_refuses_a_copy_that_does_not_match_the_manifest(bundle, tmp_path):
+    """A file damaged in build/ (same size, other bytes): the device's own check names it, exit 1."""
+    build = tmp_path / "build"
+    shutil.copytree(bundle, build)
+    target = build / "firmware" / "poller.mpy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    flash = tmp_path / "board"
+    flash.mkdir()
+    res = _deploy(build, flash)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "firmware/poller.mpy: SHA-256 does not match the manifest" in res.stderr, res.stderr
+
+
 def test_flash_with_mpremote_then_boot_the_deployed_build(bundle, tmp_path, pty_pair):
     """make flash's deploy step against the unix port over a socket, then a power-on from that flash."""
     mp = require_tool("micropython")
     flash = tmp_path / "board"
     flash.mkdir()
-    url, board = socket_board(flash)
-    try:
-        res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--port", url,
-                              "--build", str(bundle)],
-                             capture_output=True, text=True, timeout=240)
-        assert res.returncode == 0, res.stdout + res.stderr
-    finally:
-        board.terminate()
-        board.wait()
+    res = _deploy(bundle, flash)
+    assert res.returncode == 0 and "deployed and verified" in res.stdout, res.stdout + res.stderr
     manifest = json.loads((bundle / "manifest.json").read_text())
     for entry in manifest["files"]:
         assert hashlib.sha256((flash / entry["path"]).read_bytes()).hexdigest() == entry["sha256"], entry

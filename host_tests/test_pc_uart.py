@@ -28,7 +28,7 @@ def run_rounds(pty_pair, baud, nbytes=100, rounds=7):
 @pytest.mark.parametrize("baud,expect_ms", [(9600, 104.17), (115200, 8.68)])
 def test_100_byte_frame_takes_its_wire_time(pty_pair, baud, expect_ms):
     """Never faster than the wire (3 % for timer grain), and not much slower: 1.5 x holds on a loaded
-    machine. The precise figures (104.4 / 8.8 ms) are the README's, from quiet runs."""
+    machine. The precise figures (104.4 / 8.8 ms) are docs/figures.md's, from quiet runs."""
     rows = run_rounds(pty_pair, baud)
     delivered = statistics.median(r["delivered_us"] for r in rows) / 1000
     received = statistics.median(r["received_us"] for r in rows) / 1000
