@@ -11,6 +11,7 @@ from firmware.recorder import Recorder
 from firmware.remote import Remote
 from firmware.settings import Settings
 from firmware.spool import Spool
+from firmware.storage import Storage
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
 
@@ -30,7 +31,6 @@ class Logger:
     poller_limit_ms = 120000
     # The uplink reports on every pass, also while it waits out a back-off (at most 5 min).
     uplink_limit_ms = 600000
-    spool_bytes = 2 * 1024 * 1024
 
     def __init__(self, board):
         self.board = board
@@ -61,9 +61,10 @@ class Logger:
         rides on the uplink: Home Assistant discovery and remote settings."""
         server = self.settings.get("server")
         ident = self.identity or {}
-        size = board.profile.get("spool_bytes", self.spool_bytes)
-        # Eviction gives up a whole segment: at most 1/8 of the queue at a time.
-        self.spool = Spool(board.flash.root + "/spool", size, min(32768, max(512, size // 8)))
+        self.spool = Spool(board.flash.root + "/spool")
+        # The queue keeps to its share of the flash (firmware/storage.py); a profile may cap it.
+        self.storage = Storage(board.flash.statvfs)
+        self.storage.attach("upload_queue", self.spool, board.profile.get("spool_bytes"))
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
                              now=self.clock.time, online=lambda: self.network.connected)
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
@@ -182,6 +183,7 @@ class Logger:
             "watchdog": self.watchdog.status(),
             "uplink": self.uplink_status(),
             "heap": heap(),
+            "storage": self.storage.status(),
         }
 
     def uplink_status(self):
@@ -264,12 +266,17 @@ def supervise(logger, task_list):
 GC_EVERY = 16384
 
 
+def gc_threshold(heap):
+    """Bytes allocated between collections on a heap of ``heap`` bytes: a fixed part of it."""
+    return max(GC_EVERY, heap // 12)
+
+
 def collect_often():
     import gc
 
     if hasattr(gc, "threshold"):  # MicroPython
         gc.collect()
-        gc.threshold(GC_EVERY)
+        gc.threshold(gc_threshold(gc.mem_free() + gc.mem_alloc()))
 
 
 def run(profile=None, **board_args):

@@ -213,6 +213,20 @@ class Spool:
         if self._dirty:
             self._write_ack()
 
+    def size(self):
+        """Bytes the spool's segments hold on the flash (sent records of a live segment too)."""
+        n = 0
+        for s in self._segs:
+            n += s[2]
+        return n
+
+    def limit(self, max_bytes):
+        """Keeps the spool within ``max_bytes`` (its storage budget): evicts the oldest now if over.
+        Eviction gives up a whole segment, so a segment is at most 1/8 of the budget."""
+        self.max_bytes = max_bytes
+        self.segment_bytes = min(32768, max(512, max_bytes // 8))
+        self._evict()
+
     def stats(self):
         recs, size = self.backlog()
         return {"backlog": recs, "backlog_bytes": size, "evicted": self.evicted,
@@ -221,7 +235,7 @@ class Spool:
     # -- housekeeping --------------------------------------------------------------------------
 
     def _evict(self):
-        total = sum(s[2] for s in self._segs)
+        total = self.size()
         while total > self.max_bytes and len(self._segs) > 1:
             total -= self.evict_oldest()
 

@@ -183,9 +183,12 @@ class Flash:
         except OSError:
             pass
 
+    def statvfs(self):
+        return os.statvfs(self.root)
+
     def free(self):
         st = os.statvfs(self.root)
-        return st[0] * st[4]
+        return st[1] * st[4]
 
 
 class Board:
