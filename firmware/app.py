@@ -182,7 +182,7 @@ class Logger:
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
             "uplink": self.uplink_status(),
-            "heap": heap(),
+            "heap": heap(self.board),
             "storage": self.storage.status(),
         }
 
@@ -197,15 +197,19 @@ class Logger:
         return out
 
 
-def heap():
-    """Free and used heap bytes after a collection, so they count live data only (MicroPython; None
-    on CPython, which has no fixed heap)."""
+def heap(board=None):
+    """Free and used heap bytes after a collection, so they count live data only; the board's
+    ``memory()``: the largest free block and the PSRAM size (MicroPython; None on CPython, which has
+    no fixed heap)."""
     import gc
 
     if not hasattr(gc, "mem_free"):
         return None
     gc.collect()
-    return {"free": gc.mem_free(), "used": gc.mem_alloc()}
+    out = {"free": gc.mem_free(), "used": gc.mem_alloc(), "largest_free": None, "psram": None}
+    if hasattr(board, "memory"):
+        out.update(board.memory())
+    return out
 
 
 def tasks(logger):

@@ -416,6 +416,10 @@ class Board:
         except OSError:
             return "power-on"
 
+    def memory(self):
+        """No PSRAM on a PC; the unix port does not tell its largest free block."""
+        return {"largest_free": None, "psram": 0}
+
     def reset(self, cause="requested"):
         """The PC's power cycle: record the cause and end the process non-zero."""
         self.record_cause(cause)
