@@ -267,11 +267,15 @@ def supervise(logger, task_list):
 # live on land scattered across it and the free heap breaks into small holes: at 632 KB on the
 # 64-bit port the largest free run fell to 1.7 KB (with 213 KB free) and a 1.4 KB reply failed.
 # Collected early, garbage is reused low and the top of the heap stays whole (75 KB in one run).
+# A collection sweeps the whole heap, so on a bigger heap (8 MB of PSRAM) each costs more: the
+# threshold grows with the heap, keeping the collecting cost per byte allocated about that of 16 KB
+# at 192 KB (make bench, bench/gcheap.py: at 8 MB, 16 KB made the churn 7x slower, heap/12 +10 %).
 GC_EVERY = 16384
 
 
 def gc_threshold(heap):
-    """Bytes allocated between collections on a heap of ``heap`` bytes: a fixed part of it."""
+    """Bytes allocated between collections on a heap of ``heap`` bytes: a twelfth of it, 16 KB at
+    least (on the ESP32 ``heap`` counts what the heap may still take from ESP-IDF, i.e. PSRAM)."""
     return max(GC_EVERY, heap // 12)
 
 
