@@ -269,7 +269,8 @@ def supervise(logger, task_list):
 # Collected early, garbage is reused low and the top of the heap stays whole (75 KB in one run).
 # A collection sweeps the whole heap, so on a bigger heap (8 MB of PSRAM) each costs more: the
 # threshold grows with the heap, keeping the collecting cost per byte allocated about that of 16 KB
-# at 192 KB (make bench, bench/gcheap.py: at 8 MB, 16 KB made the churn 7x slower, heap/12 +10 %).
+# at 192 KB (make bench, bench/gcheap.py: at 8 MB, 16 KB made the churn 7-8x slower; heap/12 stayed
+# within 10 % of collecting only when full).
 GC_EVERY = 16384
 
 
