@@ -58,7 +58,8 @@ def _names(calls):
 def _stub_tree(module):
     if module == "network":
         # network.LAN's constructor as tools/typecheck.py corrects it (the stub has RMII PHYs only).
-        sys.path.insert(0, ROOT)
+        if ROOT not in sys.path:
+            sys.path.insert(0, ROOT)
         from tools import typecheck
 
         path = os.path.join(typecheck.make_overlay().rsplit(os.sep, 1)[0], "network.pyi")
