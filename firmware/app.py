@@ -270,7 +270,7 @@ def supervise(logger, task_list):
 # A collection sweeps the whole heap, so on a bigger heap (8 MB of PSRAM) each costs more: the
 # threshold grows with the heap, keeping the collecting cost per byte allocated about that of 16 KB
 # at 192 KB (make bench, bench/gcheap.py: at 8 MB, 16 KB made the churn 7-8x slower; heap/12 stayed
-# within 10 % of collecting only when full).
+# within 20 % of collecting only when full, in three runs on a loaded machine).
 GC_EVERY = 16384
 
 
