@@ -1,7 +1,8 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import modbus, uplink, web
+from bench import gcheap, modbus, uplink, web
 
 modbus.main()
 web.main()
 uplink.main()
+gcheap.main()

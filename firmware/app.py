@@ -11,6 +11,7 @@ from firmware.recorder import Recorder
 from firmware.remote import Remote
 from firmware.settings import Settings
 from firmware.spool import Spool
+from firmware.storage import Storage
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
 
@@ -30,7 +31,6 @@ class Logger:
     poller_limit_ms = 120000
     # The uplink reports on every pass, also while it waits out a back-off (at most 5 min).
     uplink_limit_ms = 600000
-    spool_bytes = 2 * 1024 * 1024
 
     def __init__(self, board):
         self.board = board
@@ -61,9 +61,10 @@ class Logger:
         rides on the uplink: Home Assistant discovery and remote settings."""
         server = self.settings.get("server")
         ident = self.identity or {}
-        size = board.profile.get("spool_bytes", self.spool_bytes)
-        # Eviction gives up a whole segment: at most 1/8 of the queue at a time.
-        self.spool = Spool(board.flash.root + "/spool", size, min(32768, max(512, size // 8)))
+        self.spool = Spool(board.flash.root + "/spool")
+        # The queue keeps to its share of the flash (firmware/storage.py); a profile may cap it.
+        self.storage = Storage(board.flash.statvfs)
+        self.storage.attach("upload_queue", self.spool, board.profile.get("spool_bytes"))
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
                              now=self.clock.time, online=lambda: self.network.connected)
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
@@ -181,7 +182,8 @@ class Logger:
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
             "uplink": self.uplink_status(),
-            "heap": heap(),
+            "heap": heap(self.board),
+            "storage": self.storage.status(),
         }
 
     def uplink_status(self):
@@ -195,15 +197,19 @@ class Logger:
         return out
 
 
-def heap():
-    """Free and used heap bytes after a collection, so they count live data only (MicroPython; None
-    on CPython, which has no fixed heap)."""
+def heap(board=None):
+    """Free and used heap bytes after a collection, so they count live data only; the board's
+    ``memory()``: the largest free block and the PSRAM size (MicroPython; None on CPython, which has
+    no fixed heap)."""
     import gc
 
     if not hasattr(gc, "mem_free"):
         return None
     gc.collect()
-    return {"free": gc.mem_free(), "used": gc.mem_alloc()}
+    out = {"free": gc.mem_free(), "used": gc.mem_alloc(), "largest_free": None, "psram": None}
+    if hasattr(board, "memory"):
+        out.update(board.memory())
+    return out
 
 
 def tasks(logger):
@@ -261,7 +267,17 @@ def supervise(logger, task_list):
 # live on land scattered across it and the free heap breaks into small holes: at 632 KB on the
 # 64-bit port the largest free run fell to 1.7 KB (with 213 KB free) and a 1.4 KB reply failed.
 # Collected early, garbage is reused low and the top of the heap stays whole (75 KB in one run).
+# A collection sweeps the whole heap, so on a bigger heap (8 MB of PSRAM) each costs more: the
+# threshold grows with the heap, keeping the collecting cost per byte allocated about that of 16 KB
+# at 192 KB (make bench, bench/gcheap.py: at 8 MB, 16 KB made the churn 7-8x slower; heap/12 stayed
+# within 20 % of collecting only when full, in three runs on a loaded machine).
 GC_EVERY = 16384
+
+
+def gc_threshold(heap):
+    """Bytes allocated between collections on a heap of ``heap`` bytes: a twelfth of it, 16 KB at
+    least (on the ESP32 ``heap`` counts what the heap may still take from ESP-IDF, i.e. PSRAM)."""
+    return max(GC_EVERY, heap // 12)
 
 
 def collect_often():
@@ -269,7 +285,7 @@ def collect_often():
 
     if hasattr(gc, "threshold"):  # MicroPython
         gc.collect()
-        gc.threshold(GC_EVERY)
+        gc.threshold(gc_threshold(gc.mem_free() + gc.mem_alloc()))
 
 
 def run(profile=None, **board_args):

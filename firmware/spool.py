@@ -37,6 +37,8 @@ def _size(path):
 class Spool:
     """A queue of byte records in folder ``root`` (see the module docstring)."""
 
+    block = 4096  # the flash filesystem's block (LittleFS on the ESP32's 4 KB erase blocks)
+
     def __init__(self, root, max_bytes=2 * 1024 * 1024, segment_bytes=32 * 1024, ack_every=16):
         self.root = root.rstrip("/")
         self.max_bytes = max_bytes
@@ -104,7 +106,8 @@ class Spool:
             raise ValueError("record too long")
         seq = self.next_seq
         seg = self._segs[-1] if self._open is not None else None
-        if seg is None or seg[2] >= self.segment_bytes:
+        # A segment ends before a record would take it past ``segment_bytes`` (whole flash blocks).
+        if seg is None or (seg[1] and seg[2] + _HEAD + len(payload) > self.segment_bytes):
             if seg is not None and self._dirty:
                 self._write_ack()  # rollover: a cheap moment to save the ack position
             seg = [seq, 0, 0]
@@ -212,6 +215,26 @@ class Spool:
         """Saves the ack position now (e.g. before a planned restart)."""
         if self._dirty:
             self._write_ack()
+
+    def size(self):
+        """Bytes the spool takes on the flash: its segments in whole blocks (sent records of a live
+        segment too) and its folder's metadata pair (LittleFS)."""
+        b = self.block
+        n = 2 * b
+        for s in self._segs:
+            n += (s[2] + b - 1) // b * b
+        return n
+
+    def limit(self, budget):
+        """Keeps the spool within ``budget`` bytes of flash (its storage budget, counted as ``size``
+        counts): evicts the oldest now if over. Eviction gives up a whole segment, so a segment is
+        at most 1/8 of the budget, in whole blocks; the records may fill the budget less the
+        folder, the live segment's last block and the partly filled ends of segments (1/32)."""
+        b = self.block
+        seg = min(32768, max(512, budget // 8))
+        self.segment_bytes = seg // b * b if seg >= b else seg
+        self.max_bytes = max(budget // 2, budget - 3 * b - budget // 32)
+        self._evict()
 
     def stats(self):
         recs, size = self.backlog()

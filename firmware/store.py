@@ -125,10 +125,11 @@ def decode(raw):
 
 def makedirs(path):
     """Creates ``path`` and its parents where missing (no ``os.makedirs`` on MicroPython)."""
-    part = ""
+    # One "/" between pieces: "//data" is not the mount point "/data" to MicroPython's VFS.
+    part = "/" if path.startswith("/") else ""
     for piece in path.split("/"):
-        part = part + "/" + piece if part or path.startswith("/") else piece
         if piece and piece != ".":
+            part += piece if part in ("", "/") else "/" + piece
             try:
                 os.mkdir(part)
             except OSError:

@@ -212,8 +212,9 @@ def test_cmake_uses_this_manifest():
 
 def test_cmake_local_sdkconfig_defaults_exist():
     tokens = []
+    text = "".join(_uncomment_cmake(p.read_text()) for p in sorted(BOARD_DIR.glob("*.cmake")))
     for body in re.findall(
-        r"\b(?:set|list\s*\(\s*APPEND)\s*\(?\s*SDKCONFIG_DEFAULTS\b([^)]*)\)", _cmake_text()
+        r"\b(?:set|list\s*\(\s*APPEND)\s*\(?\s*SDKCONFIG_DEFAULTS\b([^)]*)\)", text
     ):
         tokens += body.split()
     local = [_board_local(t) for t in tokens if _board_local(t)]

@@ -58,10 +58,17 @@ fi
 # --- build ------------------------------------------------------------------
 # Variables the port Makefile would otherwise take from the environment and
 # that would change what gets built: a FROZEN_MANIFEST overrides our
-# manifest.py, a BOARD_VARIANT does not exist for this board.
+# manifest.py. The variant is chosen with ENERLOG_VARIANT (docs/board.md):
+# empty for the named boards (16 MB flash, octal PSRAM), FLASH_4M for a 4 MB+
+# module with quad PSRAM or none.
 unset FROZEN_MANIFEST BOARD_VARIANT
-BUILD="build-$BOARD"
+VARIANT="${ENERLOG_VARIANT:-}"
+if [[ -n "$VARIANT" && ! -f "$BOARD_DIR/mpconfigvariant_$VARIANT.cmake" ]]; then
+    die "no variant $VARIANT: see $BOARD_DIR/mpconfigvariant_*.cmake"
+fi
+BUILD="build-$BOARD${VARIANT:+-$VARIANT}"
 MAKE_ARGS=(-C "$PORT_DIR" BOARD="$BOARD" BOARD_DIR="$BOARD_DIR" BUILD="$BUILD")
+[[ -z "$VARIANT" ]] || MAKE_ARGS+=(BOARD_VARIANT="$VARIANT")
 
 make -C "$MICROPY_DIR/mpy-cross"    # cross-compiler for frozen .py files
 make "${MAKE_ARGS[@]}" submodules    # only the submodules this board needs

@@ -8,6 +8,7 @@ import asyncio
 import os
 import time
 
+import esp32
 import machine
 import network
 
@@ -23,6 +24,7 @@ _CHIP_CAUSES = {
     machine.SOFT_RESET: "requested",
 }
 _INTENT = b"EL:"  # RTC memory prefix of a recorded reset cause
+_SPIRAM = 1 << 10  # ESP-IDF's MALLOC_CAP_SPIRAM, for esp32.idf_heap_info
 _EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0  # ports with a 2000 epoch
 
 
@@ -183,9 +185,12 @@ class Flash:
         except OSError:
             pass
 
+    def statvfs(self):
+        return os.statvfs(self.root)
+
     def free(self):
         st = os.statvfs(self.root)
-        return st[0] * st[4]
+        return st[1] * st[4]
 
 
 class Board:
@@ -219,6 +224,14 @@ class Board:
 
     def reset_cause(self):
         return self._cause
+
+    def memory(self):
+        """The largest block the Python heap can still add (MicroPython's ESP32 heap grows on
+        demand from ESP-IDF's free memory: MICROPY_GC_SPLIT_HEAP_AUTO) and the PSRAM's size, 0 when
+        none was found (a quad-PSRAM build on an octal-PSRAM chip finds none)."""
+        data = esp32.idf_heap_info(esp32.HEAP_DATA)
+        return {"largest_free": max([h[2] for h in data] or [0]),
+                "psram": sum(h[0] for h in esp32.idf_heap_info(_SPIRAM))}
 
     def reset(self, cause="requested"):
         self.record_cause(cause)

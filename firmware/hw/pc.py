@@ -320,16 +320,40 @@ class Clock:
         self.offset = int(seconds) - int(time.time())
 
 
-class Flash:
-    """A folder that plays the board's flash."""
+_BLOCK = 4096  # the ESP32's flash erase block, LittleFS's block there
 
-    def __init__(self, root):
+
+def _du(path):
+    """Bytes of the files below ``path``, each rounded up to whole blocks as LittleFS stores them."""
+    n = 0
+    for name in os.listdir(path):
+        st = os.stat(path + "/" + name)
+        if st[0] & 0x4000:  # S_IFDIR
+            n += _du(path + "/" + name)
+        else:
+            n += (st[6] + _BLOCK - 1) // _BLOCK * _BLOCK
+    return n
+
+
+class Flash:
+    """A folder that plays the board's flash; ``capacity`` bytes (None: the host disk's space)."""
+
+    def __init__(self, root, capacity=None):
         self.root = root
+        self.capacity = capacity
         makedirs(root)
 
+    def statvfs(self):
+        """``os.statvfs`` of the flash: a filesystem of ``capacity`` bytes when one is set."""
+        if not self.capacity:
+            return os.statvfs(self.root)
+        blocks = self.capacity // _BLOCK
+        free = max(0, blocks - _du(self.root) // _BLOCK)
+        return (_BLOCK, _BLOCK, blocks, free, free, 0, 0, 0, 0, 255)
+
     def free(self):
-        st = os.statvfs(self.root)
-        return st[0] * st[4]
+        st = self.statvfs()
+        return st[1] * st[4]
 
 
 _EXIT_RESET = 75  # the process exits with this when the firmware asks for a restart
@@ -368,7 +392,9 @@ class Board:
         if os.getenv("ENERLOG_SPOOL_BYTES"):  # a small upload queue, to see it fill up
             profile["spool_bytes"] = int(os.getenv("ENERLOG_SPOOL_BYTES"))
         makedirs(self.run_dir)
-        self.flash = Flash(self._path(profile.get("flash", "flash")))
+        # The flash's size: the profile's (the board's filesystem), or ENERLOG_FLASH_BYTES.
+        capacity = int(os.getenv("ENERLOG_FLASH_BYTES") or profile.get("flash_bytes") or 0)
+        self.flash = Flash(self._path(profile.get("flash", "flash")), capacity)
         self.rs485 = [Rs485(self._path(ch["path"])) for ch in profile["rs485"]]
         self.leds = {}
         for name in profile["leds"]:
@@ -412,6 +438,10 @@ class Board:
             return cause
         except OSError:
             return "power-on"
+
+    def memory(self):
+        """No PSRAM on a PC; the unix port does not tell its largest free block."""
+        return {"largest_free": None, "psram": 0}
 
     def reset(self, cause="requested"):
         """The PC's power cycle: record the cause and end the process non-zero."""

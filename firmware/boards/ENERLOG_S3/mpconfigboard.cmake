@@ -3,6 +3,13 @@
 # (v1.29 line). Relative "boards/..." paths are resolved by the port's
 # CMakeLists.txt against ports/esp32, as for in-tree boards; files of this board
 # use ${MICROPY_BOARD_DIR} because the board lives outside the MicroPython tree.
+#
+# This file holds what every build of the board shares. The memory layout is in
+# the variant files, which the port's CMakeLists.txt includes right after this:
+#   (no variant)  mpconfigvariant.cmake: 16 MB flash, 8 MB octal PSRAM (both
+#                 named boards: Waveshare ESP32-S3-ETH, LilyGO T-ETH-Lite S3)
+#   FLASH_4M      mpconfigvariant_FLASH_4M.cmake: a 4 MB+ module, quad PSRAM
+#                 or none (the generic S3 settings)
 
 # Common S3 settings: sets IDF_TARGET esp32s3 and SDKCONFIG_DEFAULTS to
 # sdkconfig.base (which already enables the W5500 SPI-Ethernet driver),
@@ -20,7 +27,5 @@ list(APPEND SDKCONFIG_DEFAULTS
     ${MICROPY_BOARD_DIR}/sdkconfig.board
 )
 
-# Freeze the application (see manifest.py). The port's stock partition table
-# (partitions-4MiBplus.csv from sdkconfig.base) is kept: ~2 MiB app slot, and
-# the rest of a 4 MiB+ flash becomes the filesystem for boot.py/main.py/data.
+# Freeze the application (see manifest.py).
 set(MICROPY_FROZEN_MANIFEST ${MICROPY_BOARD_DIR}/manifest.py)

@@ -2,7 +2,10 @@
 // Follows micropython ports/esp32/boards/ESP32_GENERIC_S3/mpconfigboard.h
 // (v1.29 line); only the REPL routing differs from that board.
 
+#ifndef MICROPY_HW_BOARD_NAME
+// Set by the variant's .cmake (MICROPY_DEF_BOARD), as in ESP32_GENERIC_S3.
 #define MICROPY_HW_BOARD_NAME               "EnerLog ESP32-S3 (W5500)"
+#endif
 #define MICROPY_HW_MCU_NAME                 "ESP32-S3"
 
 // REPL on native USB only.
