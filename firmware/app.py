@@ -5,6 +5,7 @@ import asyncio
 from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, upgrade, watchdog, web
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
+from firmware.history import History
 from firmware.log import log
 from firmware.monitor import Monitor
 from firmware.recorder import Recorder
@@ -65,6 +66,9 @@ class Logger:
         # The queue keeps to its share of the flash (firmware/storage.py); a profile may cap it.
         self.storage = Storage(board.flash.statvfs)
         self.storage.attach("upload_queue", self.spool, board.profile.get("spool_bytes"))
+        # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
+        self.history = History(board.flash.root, self.monitor.maps, log)
+        self.storage.attach("history", self.history)
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
                              now=self.clock.time, online=lambda: self.network.connected)
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
@@ -230,6 +234,7 @@ def tasks(logger):
         ("watchdog", logger.watchdog.run),
         ("upgrade", lambda: upgrade.commit_when_healthy(logger)),
         ("recorder", logger.recorder.run),
+        ("history", lambda: logger.history.run(logger.clock, logger.monitor.all_devices)),
         ("uplink", logger.uplink.run),
         ("remote", logger.remote.run),
     ] + pollers(logger)

@@ -1,0 +1,157 @@
+"""The history routes (manual 5.4, "Energy"): a value's 5-minute series and daily energy, as JSON
+or CSV. Behind the session check like every /api/ route (``webapi.register``'s guard).
+
+- ``GET /api/history?channel=&address=&point=[&from=&to=][&format=csv]``: ``from``/``to`` in Unix
+  seconds (default: the last 24 hours), at most 31 days; ``{"channel", "address", "point", "unit",
+  "from", "to", "points": [[unix_s, value], ...]}``.
+- ``GET /api/energy[?channel=&address=][&from=&to=][&format=csv]``: ``from``/``to`` as dates
+  (``YYYY-MM-DD``, default: the last 30 days, at most 400); ``{"from", "to", "days": [{"day",
+  "channel", "address", "energy": {counter: kWh}}], "plant": [{"day", "energy": {counter: kWh}}]}``.
+"""
+
+import json
+
+from microdot import Response
+
+from firmware.clock import iso
+from firmware.history import DAY_S
+
+MAX_SERIES_S = 31 * DAY_S
+MAX_ENERGY_DAYS = 400
+
+
+class BadArg(ValueError):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _int(args, name, low, high, default=None):
+    text = args.get(name)
+    if text is None:
+        if default is None:
+            raise BadArg(name, "%s: missing" % name)
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadArg(name, "%s: must be a whole number from %d to %d" % (name, low, high))
+    return int(text)
+
+
+def _day(args, name, default):
+    """Days since 1970 of a YYYY-MM-DD argument."""
+    text = args.get(name)
+    if text is None:
+        return default
+    parts = text.split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise BadArg(name, "%s: must be a date as YYYY-MM-DD" % name)
+    y, m, d = (int(p) for p in parts)
+    if not (1970 <= y <= 2150 and 1 <= m <= 12 and 1 <= d <= 31):
+        raise BadArg(name, "%s: must be a date as YYYY-MM-DD" % name)
+    return days_from_civil(y, m, d)
+
+
+def days_from_civil(y, m, d):
+    """Days since 1970-01-01 of a date (proleptic Gregorian calendar)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _date(day):
+    return iso(day * DAY_S)[:10]
+
+
+def _csv(name, head, rows):
+    """A CSV download, sent a row at a time."""
+    def body():
+        yield head
+        for row in rows:
+            yield row
+
+    return Response(body=body(), headers={"Content-Type": "text/csv; charset=utf-8",
+                                          "Content-Disposition": 'attachment; filename="%s.csv"' % name})
+
+
+def _points_json(head, points):
+    """The series as JSON, sent in pieces of 32 points."""
+    def body():
+        yield head[:-1] + ', "points": ['
+        sep, piece = "", []
+        for t, v in points:
+            piece.append("%s[%d,%s]" % (sep, t, json.dumps(v)))
+            sep = ","
+            if len(piece) == 32:
+                yield "".join(piece)
+                piece = []
+        yield "".join(piece) + "]}"
+
+    return Response(body=body(), headers={"Content-Type": "application/json"})
+
+
+def register(app, logger, error):
+    """Adds the history routes; ``error(status, message, field)`` makes an error reply."""
+    history = logger.history
+
+    def now():
+        return logger.clock.time()
+
+    @app.get("/api/history")
+    async def series(request):
+        args = request.args
+        try:
+            ch = _int(args, "channel", 1, 3)
+            addr = _int(args, "address", 1, 247)
+            point = args.get("point") or ""
+            dev = [d for d in logger.monitor.all_devices() if d.channel == ch and d.address == addr]
+            pt = dev[0].map.point(point) if dev and dev[0].map else None
+            if not dev:
+                raise BadArg("address", "no device at RS485-%d address %d" % (ch, addr))
+            if pt is None or not pt.main:
+                raise BadArg("point", "point: %s keeps no history of %r" % (dev[0].type, point[:40]))
+            t = now()
+            t1 = _int(args, "to", 0, 1 << 32, t if t is not None else 0)
+            t0 = _int(args, "from", 0, 1 << 32, max(0, t1 - DAY_S))
+            if t0 > t1 or t1 - t0 > MAX_SERIES_S:
+                raise BadArg("from", "from: must be before to, at most 31 days earlier")
+        except BadArg as e:
+            return error(400, e.message, e.field)
+        points = history.series(ch, addr, point, t0, t1)
+        if args.get("format") == "csv":
+            return _csv("RS485-%d-%d-%s" % (ch, addr, point), "time (UTC),%s (%s)\n" % (point, pt.unit),
+                        ("%s,%s\n" % (iso(t), v) for t, v in points))
+        return _points_json(json.dumps({"channel": ch, "address": addr, "point": point, "unit": pt.unit,
+                                        "from": t0, "to": t1}), points)
+
+    @app.get("/api/energy")
+    async def energy(request):
+        args = request.args
+        try:
+            ch = _int(args, "channel", 1, 3, 0) or None
+            addr = _int(args, "address", 1, 247, 0) or None
+            t = now()
+            today = (t if t is not None else 0) // DAY_S
+            d1 = _day(args, "to", today)
+            d0 = _day(args, "from", d1 - 29)
+            if d0 > d1 or d1 - d0 >= MAX_ENERGY_DAYS:
+                raise BadArg("from", "from: must be before to, at most %d days earlier" % MAX_ENERGY_DAYS)
+        except BadArg as e:
+            return error(400, e.message, e.field)
+        rows = history.energy(d0, d1, ch, addr)
+        plant = {}
+        for day, _, _, counters in rows:
+            total = plant.setdefault(day, {})
+            for k, v in counters.items():
+                total[k] = round(total.get(k, 0) + v, 3)
+        if args.get("format") == "csv":
+            return _csv("energy", "day,channel,address,counter,kWh\n",
+                        ("%s,%d,%d,%s,%s\n" % (_date(day), c, a, k, v)
+                         for day, c, a, counters in rows for k, v in counters.items()))
+        return {"from": _date(d0), "to": _date(d1),
+                "days": [{"day": _date(day), "channel": c, "address": a, "energy": counters}
+                         for day, c, a, counters in rows],
+                "plant": [{"day": _date(day), "energy": plant[day]} for day in sorted(plant)]}

@@ -1,0 +1,376 @@
+"""History on flash (manual 5.4, "Energy"): each device's main values every 5 minutes, and its
+daily energy, for the page's curves and CSV downloads.
+
+Files in ``<root>/history``, append-only (flash wear: nothing is rewritten in place):
+
+- ``p<day>.h``: the 5-minute points of one UTC day (``day``: days since 1970);
+- ``e<year>.h``: daily energy, one entry per device per day, for the 400 days the page charts.
+
+A file is a run of frames ``<length u8><payload><crc32 u32 BE of the payload>``. A payload starts
+with its kind: ``T`` names a device type and model once per file (``T <index> <type>/<model>``),
+``P <slot u16> <channel> <address> <index> <raw>`` holds the raw registers of the type's main
+values at a 5-minute slot of the day, ``E <day u16> <channel> <address> <index> <count> <f32>...``
+the energy (kWh) each of its energy counters (``kWh`` main values) counted that day.
+
+A power cut can tear only the last frame of the file being written. Readers stop at a frame whose
+length or CRC is wrong; before its first append after a start the writer copies a torn file's good
+frames into a new file that replaces it (a rename), so nothing is ever written after a torn frame.
+
+The store keeps to its budget (``limit``, from ``firmware/storage.py``) by deleting whole files,
+oldest first: 7/8 of the budget for the points, 1/8 for the energy. A 5-minute slot of 60 devices
+is one write of at most 60 x 31 bytes.
+"""
+
+import binascii
+import os
+import struct
+
+from firmware import devicemap
+from firmware.compat import sleep_ms
+from firmware.store import makedirs, remove
+
+SLOT_S = 300
+DAY_S = 86400
+_MAX_FRAME = 255
+
+
+def _crc(data):
+    return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def frame(payload):
+    """One frame's bytes."""
+    return bytes((len(payload),)) + payload + struct.pack(">I", _crc(payload))
+
+
+def scan(path, chunk=1024):
+    """Yields ``(payload, end)`` for the good frames of file ``path`` in order, up to the first
+    torn or damaged one (``end``: the file offset after the frame). Reads 1 KB at a time: a day's
+    file is never in RAM whole."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f:
+        buf, at, base = b"", 0, 0  # base: the file offset of buf[0]
+        while True:
+            if at < len(buf):
+                size = buf[at]
+                end = at + 1 + size + 4
+            if at >= len(buf) or end > len(buf):
+                more = f.read(chunk)
+                if not more:
+                    return
+                base += at
+                buf, at = buf[at:] + more, 0
+                continue
+            payload = buf[at + 1 : end - 4]
+            if not size or struct.unpack(">I", buf[end - 4 : end])[0] != _crc(payload):
+                return
+            yield payload, base + end
+            at = end
+
+
+def payloads(path):
+    """The good payloads of file ``path`` (see ``scan``)."""
+    for p, _ in scan(path):
+        yield p
+
+
+def main_points(dmap, model):
+    """The points the history keeps for a device of this map and model: its main values."""
+    return [pt for pt in dmap.polled(model) if pt.main]
+
+
+def energy_points(dmap, model):
+    """Its energy counters: main values in kWh."""
+    return [pt for pt in main_points(dmap, model) if pt.unit == "kWh"]
+
+
+def _year(day):
+    # 1970-01-01 was day 0; a year file holds days [365.25 * k, ...): close enough for a file name.
+    return 1970 + day * 4 // 1461
+
+
+class _File:
+    """One append-only history file: its type table, and whether it was checked this start."""
+
+    def __init__(self, path):
+        self.path = path
+        self.types = None  # "type/model": index, read on the first append
+        self.size = 0
+
+    def _load(self):
+        self.types = {}
+        good = 0
+        for p, end in scan(self.path):
+            good = end
+            if p[:1] == b"T":
+                self.types[p[2:].decode()] = p[1]
+        if _size(self.path) > good:  # a torn tail: keep the good frames in a new file, then append
+            tmp = self.path + ".tmp"
+            with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+                left = good
+                while left:
+                    data = src.read(min(left, 1024))
+                    dst.write(data)
+                    left -= len(data)
+            os.rename(tmp, self.path)
+        self.size = good
+
+    def append(self, payloads):
+        """Appends ``payloads`` (a list of bytes) in one write."""
+        if self.types is None:
+            self._load()
+        data = b"".join(frame(p) for p in payloads)
+        with open(self.path, "ab") as f:
+            f.write(data)
+        self.size += len(data)
+
+    def type_index(self, key, out):
+        """The index of ``key`` ("type/model") in this file; adds its T frame to ``out`` if new."""
+        if self.types is None:
+            self._load()
+        i = self.types.get(key)
+        if i is None:
+            i = self.types[key] = len(self.types)
+            out.append(b"T" + bytes((i,)) + key.encode())
+        return i
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
+
+
+class History:
+    """The history of ``<root>/history``; ``maps``: {type: DeviceMap}."""
+
+    def __init__(self, root, maps, log, block=4096):
+        self.dir = root + "/history"
+        self.maps = maps
+        self.log = log
+        self.block = block
+        makedirs(self.dir)
+        self.max_bytes = None
+        self._open = {}  # file name: _File, for the files appended to this start
+        self._day = None  # the day of the last slot recorded
+        self._first = {}  # (channel, address): [type key, first counter values of the day]
+        self._last = {}  # (channel, address): last counter values of the day
+        self.written = 0  # slots recorded this start
+
+    # -- the storage protocol (firmware/storage.py) --------------------------------------------
+
+    def _names(self, kind):
+        return sorted((n for n in os.listdir(self.dir) if n[:1] == kind and n.endswith(".h")),
+                      key=lambda n: int(n[1:-2]))
+
+    def size(self):
+        """Bytes on the flash, each file in whole blocks."""
+        b = self.block
+        n = b
+        for name in os.listdir(self.dir):
+            n += (_size(self.dir + "/" + name) + b - 1) // b * b
+        return n
+
+    def limit(self, budget):
+        self.max_bytes = budget
+        self._evict()
+
+    def _evict(self):
+        if self.max_bytes is None:
+            return
+        for kind, share in (("p", self.max_bytes * 7 // 8), ("e", self.max_bytes // 8)):
+            names = self._names(kind)
+            b = self.block
+            used = sum((_size(self.dir + "/" + n) + b - 1) // b * b for n in names)
+            while used > share and len(names) > 1:  # the newest file stays: today's slots go on
+                name = names.pop(0)
+                used -= (_size(self.dir + "/" + name) + b - 1) // b * b
+                remove(self.dir + "/" + name)
+                self._open.pop(name, None)
+                self.log.info("history: %s removed to keep within %d bytes" % (name, self.max_bytes))
+
+    def _file(self, name):
+        f = self._open.get(name)
+        if f is None:
+            f = self._open[name] = _File(self.dir + "/" + name)
+        return f
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def record(self, unix_s, devices):
+        """Stores the 5-minute slot holding ``unix_s`` for ``devices`` (those online with a good
+        poll); at the first slot of a new day, the finished day's energy first."""
+        day, slot = unix_s // DAY_S, unix_s % DAY_S // SLOT_S
+        if self._day is not None and day != self._day:
+            self._close_day(self._day)
+        if self._day != day:
+            if self._day is None:
+                self._catch_up(day)
+            self._day = day
+            self._recover(day)
+        f = self._file("p%d.h" % day)
+        out = []
+        for d in devices:
+            if not (d.online and d.good_polls and d.map):
+                continue
+            pts = main_points(d.map, d.model)
+            key = "%s/%s" % (d.type, d.model or "")
+            i = f.type_index(key, out)
+            raw = b"".join(bytes(d.raw[d.map.offset(pt) : d.map.offset(pt) + 2 * pt.regs]) for pt in pts)
+            out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, i) + raw)
+            self._count(d, key)
+        if out:
+            f.append(out)
+            self.written += 1
+            self._evict()
+
+    def _count(self, d, key):
+        values = [devicemap.decode(pt, d.raw, d.map.offset(pt)) for pt in energy_points(d.map, d.model)]
+        if not values:
+            return
+        k = (d.channel, d.address)
+        first = self._first.get(k)
+        if first is None or first[0] != key:
+            self._first[k] = [key, values]
+        self._last[k] = values
+
+    def _recover(self, day):
+        """After a start: the day's first counter values, from its points file."""
+        self._first, self._last = {}, {}
+        types = {}
+        for p in payloads(self.dir + "/p%d.h" % day):
+            if p[:1] == b"T":
+                types[p[1]] = p[2:].decode()
+            elif p[:1] == b"P":
+                got = self._decode(p, types, energy_only=True)
+                if got and got[2]:  # a device with energy counters
+                    k, key, values = got
+                    if k not in self._first:
+                        self._first[k] = [key, values]
+                    self._last[k] = values
+
+    def _catch_up(self, today):
+        """At the first slot after a start: the last day recorded before ``today`` gets its energy
+        if it ended while the logger was off (its file has points, the energy file no entry)."""
+        days = [int(n[1:-2]) for n in self._names("p")]
+        days = [d for d in days if d < today]
+        if not days or any(e[0] == days[-1] for e in self.energy(days[-1], days[-1])):
+            return
+        self._day = None  # energy() must not add a day in memory
+        self._recover(days[-1])
+        self._close_day(days[-1])
+
+    def _close_day(self, day):
+        """Appends the energy ``day`` counted, per device, to its year's file."""
+        f = self._file("e%d.h" % _year(day))
+        out = []
+        for k, (key, first) in sorted(self._first.items()):
+            last = self._last.get(k, first)
+            i = f.type_index(key, out)
+            deltas = [b - a for a, b in zip(first, last)]
+            out.append(b"E" + struct.pack(">HBBBB", day, k[0], k[1], i, len(deltas))
+                       + b"".join(struct.pack(">f", x) for x in deltas))
+        if out:
+            f.append(out)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _points_of(self, key):
+        t, _, model = key.partition("/")
+        dmap = self.maps.get(t)
+        return dmap, (main_points(dmap, model or None) if dmap else [])
+
+    def _decode(self, p, types, energy_only=False):
+        """(channel, address), "type/model", and the values of a P payload (all main values, or
+        only the energy counters)."""
+        slot, ch, addr, i = struct.unpack(">HBBB", p[1:6])
+        key = types.get(i)
+        if key is None:
+            return None
+        dmap, pts = self._points_of(key)
+        raw, at, values = p[6:], 0, []
+        for pt in pts:
+            if not energy_only or pt.unit == "kWh":
+                values.append(devicemap.decode(pt, raw, at))
+            at += 2 * pt.regs
+        return (ch, addr), key, values
+
+    def series(self, channel, address, point, t0, t1):
+        """Yields (unix_s, value) of ``point`` of the device at ``channel``/``address`` from ``t0``
+        to ``t1`` (unix s), at 5-minute resolution, oldest first (a month is never in RAM whole)."""
+        for day in range(t0 // DAY_S, t1 // DAY_S + 1):
+            types = {}
+            for p in payloads(self.dir + "/p%d.h" % day):
+                if p[:1] == b"T":
+                    types[p[1]] = p[2:].decode()
+                    continue
+                if p[:1] != b"P" or p[3] != channel or p[4] != address:
+                    continue
+                t = day * DAY_S + struct.unpack(">H", p[1:3])[0] * SLOT_S
+                value = self._value(p, types, point)
+                if t0 <= t <= t1 and value is not None:
+                    yield t, value
+
+    def _value(self, p, types, point):
+        key = types.get(p[5])
+        if key is None:
+            return None
+        _, pts = self._points_of(key)
+        at = 6
+        for pt in pts:
+            if pt.name == point:
+                return devicemap.decode(pt, p, at)
+            at += 2 * pt.regs
+        return None
+
+    def energy(self, day0, day1, channel=None, address=None):
+        """[(day, channel, address, {counter: kWh})] for the days ``day0``..``day1`` (days since
+        1970), finished days from the year files, today's so far from memory."""
+        out = []
+        for year in range(_year(day0), _year(day1) + 1):
+            types = {}
+            for p in payloads(self.dir + "/e%d.h" % year):
+                if p[:1] == b"T":
+                    types[p[1]] = p[2:].decode()
+                elif p[:1] == b"E":
+                    day, ch, addr, i, n = struct.unpack(">HBBBB", p[1:7])
+                    if day0 <= day <= day1 and channel in (None, ch) and address in (None, addr):
+                        out.append((day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])))
+        if self._day is not None and day0 <= self._day <= day1:
+            for k, (key, first) in sorted(self._first.items()):
+                if channel in (None, k[0]) and address in (None, k[1]):
+                    last = self._last.get(k, first)
+                    deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
+                    out.append((self._day, k[0], k[1], self._named(key, deltas)))
+        return out
+
+    def _named(self, key, packed):
+        dmap, _ = self._points_of(key or "")
+        names = [pt.name for pt in energy_points(dmap, key.partition("/")[2] or None)] if dmap else []
+        values = [round(struct.unpack(">f", packed[i : i + 4])[0], 3) for i in range(0, len(packed), 4)]
+        return dict(zip(names, values))
+
+    def status(self):
+        return {"budget": self.max_bytes, "used": self.size(), "slots_written": self.written,
+                "days": len(self._names("p"))}
+
+    async def run(self, clock, devices):
+        """Records the devices' values as the clock passes each 5-minute mark, within a second of
+        it, under that mark's time (nothing while the clock is not set, nor for the part of a
+        slot before the start)."""
+        last = None
+        while True:
+            now = clock.time()
+            if now is not None:
+                slot = now // SLOT_S
+                if last is not None and slot != last:
+                    try:
+                        self.record(now, devices())
+                    except OSError as exc:
+                        self.log.warning("history: %s" % exc)
+                last = slot
+            await sleep_ms(500)

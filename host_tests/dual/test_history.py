@@ -1,0 +1,165 @@
+"""The history on flash: 5-minute points and daily energy, power cuts, budgets (both runtimes)."""
+
+import os
+
+from support import tmpdir
+
+from firmware import devicemap, history
+from firmware.log import Log
+from firmware.poller import Device
+from firmware.storage import Storage
+
+MAPS = devicemap.load_all()
+DAY = 20000  # 2024-10-04 in days since 1970
+T0 = DAY * 86400
+
+
+def _device(dtype, channel, address, model=None):
+    d = Device({"type": dtype, "channel": channel, "address": address}, MAPS[dtype])
+    d.model = model
+    d.good_polls, d.online = 1, True
+    return d
+
+
+def _set(d, name, raw_value):
+    """Puts the register value(s) ``raw_value`` under point ``name``, as a poll would."""
+    pt = d.map.point(name)
+    at = d.map.offset(pt)
+    for k in range(pt.regs - 1, -1, -1):
+        d.raw[at + 2 * k], d.raw[at + 2 * k + 1] = (raw_value >> 8) & 0xFF, raw_value & 0xFF
+        raw_value >>= 16
+
+
+def _series(h, *args):
+    return list(h.series(*args))
+
+
+def _history(root):
+    return history.History(root, MAPS, Log(echo=False))
+
+
+def test_series_returns_what_the_devices_held_at_each_slot():
+    h = _history(tmpdir())
+    inv = _device("atess_inverter", 1, 2, "HPS")
+    meter = _device("chint_dtsu666", 3, 21)
+    quiet = _device("bcu_battery", 2, 11)
+    quiet.online = False  # offline: never recorded
+    expect = []
+    for slot in range(0, 288, 7):
+        _set(inv, "battery_soc", 20 + slot % 70)
+        _set(inv, "battery_power", (-300 + slot) & 0xFFFF)
+        h.record(T0 + slot * 300 + 17, [inv, meter, quiet])
+        v = inv.values(main_only=True)
+        expect.append((T0 + slot * 300, v["battery_soc"][0], v["battery_power"][0]))
+    soc = _series(h, 1, 2, "battery_soc", T0, T0 + 86399)
+    power = _series(h, 1, 2, "battery_power", T0, T0 + 86399)
+    assert soc == [(t, s) for t, s, _ in expect], soc[:5]
+    assert power == [(t, p) for t, _, p in expect] and power[0][1] < 0, power[:3]
+    assert _series(h, 2, 11, "soc", T0, T0 + 86399) == []
+    assert len(_series(h, 3, 21, "active_power", T0, T0 + 86399)) == len(expect)
+    # a window: only the slots inside it
+    assert [t for t, _ in _series(h, 1, 2, "battery_soc", T0 + 3600, T0 + 7200)] == \
+        [t for t, _, _ in expect if T0 + 3600 <= t <= T0 + 7200]
+    assert _series(h, 1, 2, "no_such_point", T0, T0 + 86399) == []
+
+
+def test_daily_energy_across_midnight_and_a_restart():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 1, "HPS")
+    pcs = _device("atess_inverter", 1, 4, "PCS")  # no PV: no energy counter, no energy entry
+    total = 1000 * 10  # pv_energy_total, 0.1 kWh
+    for slot in range(0, 288, 12):  # day 1: +0.5 kWh a slot
+        _set(inv, "pv_energy_total", total)
+        if slot == 144:
+            h = _history(root)  # a restart at noon: the day's first value comes back from flash
+        h.record(T0 + slot * 300, [inv, pcs])
+        total += 5
+    day1 = (total - 5 - 1000 * 10) / 10
+    today = h.energy(DAY, DAY)
+    assert today == [(DAY, 1, 1, {"pv_energy_total": day1})], today  # so far, from memory
+    _set(inv, "pv_energy_total", total)
+    h.record(T0 + 86400 + 60, [inv])  # the first slot of day 2 closes day 1
+    got = h.energy(DAY, DAY + 1)
+    assert got[0] == (DAY, 1, 1, {"pv_energy_total": day1}), got
+    assert got[1] == (DAY + 1, 1, 1, {"pv_energy_total": 0.0}), got
+    assert h.energy(DAY, DAY, channel=2) == []
+
+
+def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
+    root = tmpdir()
+    h = _history(root)
+    m = _device("eastron_sdm630", 3, 40)
+    pt = m.map.point("import_energy_total")
+    for k, kwh in enumerate((100.0, 101.5, 103.0)):
+        _set(m, "import_energy_total", __import__("struct").unpack(">I", __import__("struct").pack(">f", kwh))[0])
+        h.record(T0 + 3600 * (k + 1), [m])
+    assert pt.unit == "kWh"
+    h = _history(root)  # off from 03:00 until the next day
+    h.record(T0 + 86400 + 3600, [m])
+    got = h.energy(DAY, DAY)
+    assert got == [(DAY, 3, 40, {"import_energy_total": 3.0, "export_energy_total": 0.0})], got
+
+
+def test_a_power_cut_at_any_byte_loses_only_the_slot_being_written():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 3, "PBD")
+    for slot in range(6):
+        _set(inv, "battery_soc", 40 + slot)
+        h.record(T0 + slot * 300, [inv])
+    path = root + "/history/p%d.h" % DAY
+    with open(path, "rb") as f:
+        whole = f.read()
+    sizes = []  # the file's length after each whole frame
+    at = 0
+    while at < len(whole):
+        at += 1 + whole[at] + 4
+        sizes.append(at)
+    # frames across read boundaries: the same payloads whatever the piece size
+    assert [p for p, _ in history.scan(path, chunk=7)] == list(history.payloads(path))
+    assert [e for _, e in history.scan(path, chunk=3)] == sizes
+    for cut in range(len(whole) + 1):
+        with open(path, "wb") as f:
+            f.write(whole[:cut])
+        h = _history(root)
+        _set(inv, "battery_soc", 99)
+        h.record(T0 + 3000, [inv])  # the next slot after the cut
+        got = _series(h, 1, 3, "battery_soc", T0, T0 + 86399)
+        whole_slots = len([s for s in sizes[1:] if s <= cut])  # the first frame names the type
+        assert got == [(T0 + k * 300, 40 + k) for k in range(whole_slots)] + [(T0 + 3000, 99)], (cut, got)
+    assert not [n for n in os.listdir(root + "/history") if n.endswith(".tmp")]
+
+
+def test_the_store_keeps_to_its_budget_oldest_days_first():
+    h = _history(tmpdir())
+    h.limit(9 * 4096)
+    devices = [_device("atess_inverter", 1, a, "HPS") for a in range(1, 21)]
+    for day in range(12):
+        for slot in range(0, 288, 24):
+            h.record(T0 + day * 86400 + slot * 300, devices)
+    assert h.size() <= 9 * 4096 + 4096, h.size()
+    days = sorted(int(n[1:-2]) for n in os.listdir(h.dir) if n.startswith("p"))
+    assert days[-1] == DAY + 11 and days[0] > DAY, days  # the newest kept, the oldest gone
+    assert _series(h, 1, 5, "battery_soc", T0 + 11 * 86400, T0 + 12 * 86400)  # today's slots are there
+
+
+def test_a_week_of_60_devices_fits_the_16_mb_boards_history_share():
+    """Bytes per slot for the simulated 60-device plant x 288 slots x 7 days, against the history's
+    share of a 12 MB filesystem (the 16 MB boards' layout), with 400 days of energy beside it."""
+    h = _history(tmpdir())
+    kinds = [("atess_inverter", "PCS"), ("atess_inverter", "HPS"), ("bcu_battery", None),
+             ("mbms_battery", None), ("chint_dtsu666", None), ("eastron_sdm630", None)]
+    devices = [_device(kinds[i % 6][0], i // 20 + 1, i + 1, kinds[i % 6][1]) for i in range(60)]
+    h.record(T0, devices)  # the first slot also names the types
+    first = os.stat(h.dir + "/p%d.h" % DAY)[6]
+    h.record(T0 + 300, devices)
+    per_slot = os.stat(h.dir + "/p%d.h" % DAY)[6] - first
+    week = first + per_slot * 288 * 7
+    h.record(T0 + 86400, devices)  # closes a day: one energy entry per device with counters
+    energy_day = os.stat(h.dir + "/e%d.h" % history._year(DAY))[6]
+    share = Storage(lambda: (4096, 4096, 3072, 3072, 3072, 0, 0, 0, 0, 255)).budgets()["history"]
+    print("history: %d bytes a slot for 60 devices; 7 days %d bytes; 400 days of energy about %d; "
+          "share on a 12 MB filesystem %d" % (per_slot, week, energy_day * 400, share))
+    assert week <= share * 7 // 8, (week, share)
+    assert energy_day * 400 <= share // 8, (energy_day, share)
