@@ -13,6 +13,7 @@ from firmware.remote import Remote
 from firmware.settings import Settings
 from firmware.spool import Spool
 from firmware.storage import Storage
+from firmware.store import wipe
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
 
@@ -157,6 +158,12 @@ class Logger:
         self.board.reset("requested")
 
     def factory_reset(self):
+        """The manual's factory reset: all data cleared (the upload queue, the history), every
+        setting back to its default, the identity kept; then a restart. Data first: a power cut in
+        between leaves the settings as they were, and a second reset finishes the job."""
+        for folder in (self.spool.root, self.history.dir):
+            wipe(folder)
+        self.log.warning("factory reset: upload queue and history cleared")
         self.settings.factory_reset()
         self.board.reset("requested")
 

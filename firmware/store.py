@@ -145,6 +145,15 @@ def remove(path):
         return False
 
 
+def wipe(folder):
+    """Removes every file in ``folder`` (not the folder); the count removed."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    return sum(1 for n in names if remove(folder + "/" + n))
+
+
 class Store:
     """One named record in folder ``root``. ``writes`` counts saves that touched the flash."""
 
