@@ -14,6 +14,7 @@ import json
 from microdot import Response
 
 from firmware.clock import iso
+from firmware.devicemap import json_value
 from firmware.history import DAY_S
 
 MAX_SERIES_S = 31 * DAY_S
@@ -27,14 +28,19 @@ class BadArg(ValueError):
         self.message = message
 
 
-def _int(args, name, low, high, default=None):
+def _digits(text, most=10):
+    """Whether ``text`` is 1 to ``most`` ASCII digits (str.isdigit also takes '²' and the like)."""
+    return 0 < len(text) <= most and all("0" <= c <= "9" for c in text)
+
+
+def _int(args, name, low, high, default=None, what=None):
     text = args.get(name)
     if text is None:
         if default is None:
-            raise BadArg(name, "%s: missing" % name)
+            raise BadArg(name, "Give the %s" % (what or name))
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise BadArg(name, "%s: must be a whole number from %d to %d" % (name, low, high))
+    if not _digits(text) or not low <= int(text) <= high:
+        raise BadArg(name, "The %s must be a whole number from %d to %d" % (what or name, low, high))
     return int(text)
 
 
@@ -44,12 +50,11 @@ def _day(args, name, default):
     if text is None:
         return default
     parts = text.split("-")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise BadArg(name, "%s: must be a date as YYYY-MM-DD" % name)
-    y, m, d = (int(p) for p in parts)
-    if not (1970 <= y <= 2150 and 1 <= m <= 12 and 1 <= d <= 31):
-        raise BadArg(name, "%s: must be a date as YYYY-MM-DD" % name)
-    return days_from_civil(y, m, d)
+    if len(parts) == 3 and all(_digits(p, 4) for p in parts):
+        day = days_from_civil(int(parts[0]), int(parts[1]), int(parts[2]))
+        if 0 <= day < 65536 and _date(day) == "%04d-%02d-%02d" % tuple(int(p) for p in parts):
+            return day  # a real date (not 2030-02-31), between 1970 and 2149
+    raise BadArg(name, "The date '%s' must be a real date written YYYY-MM-DD" % name)
 
 
 def days_from_civil(y, m, d):
@@ -78,12 +83,12 @@ def _csv(name, head, rows):
 
 
 def _points_json(head, points):
-    """The series as JSON, sent in pieces of 32 points."""
+    """The series as JSON (values already JSON text), sent in pieces of 32 points."""
     def body():
         yield head[:-1] + ', "points": ['
         sep, piece = "", []
         for t, v in points:
-            piece.append("%s[%d,%s]" % (sep, t, json.dumps(v)))
+            piece.append("%s[%d,%s]" % (sep, t, v))
             sep = ","
             if len(piece) == 32:
                 yield "".join(piece)
@@ -104,23 +109,24 @@ def register(app, logger, error):
     async def series(request):
         args = request.args
         try:
-            ch = _int(args, "channel", 1, 3)
-            addr = _int(args, "address", 1, 247)
+            ch = _int(args, "channel", 1, 3, what="RS485 channel")
+            addr = _int(args, "address", 1, 247, what="device address")
             point = args.get("point") or ""
             dev = [d for d in logger.monitor.all_devices() if d.channel == ch and d.address == addr]
             pt = dev[0].map.point(point) if dev and dev[0].map else None
             if not dev:
-                raise BadArg("address", "no device at RS485-%d address %d" % (ch, addr))
+                raise BadArg("address", "No device is configured at RS485-%d address %d" % (ch, addr))
             if pt is None or not pt.main:
-                raise BadArg("point", "point: %s keeps no history of %r" % (dev[0].type, point[:40]))
+                raise BadArg("point", "The device at RS485-%d address %d keeps no history of that value"
+                             % (ch, addr))
             t = now()
-            t1 = _int(args, "to", 0, 1 << 32, t if t is not None else 0)
-            t0 = _int(args, "from", 0, 1 << 32, max(0, t1 - DAY_S))
+            t1 = _int(args, "to", 0, 0xFFFFFFFF, t if t is not None else 0, "end time")
+            t0 = _int(args, "from", 0, 0xFFFFFFFF, max(0, t1 - DAY_S), "start time")
             if t0 > t1 or t1 - t0 > MAX_SERIES_S:
-                raise BadArg("from", "from: must be before to, at most 31 days earlier")
+                raise BadArg("from", "The start must come before the end, at most 31 days earlier")
         except BadArg as e:
             return error(400, e.message, e.field)
-        points = history.series(ch, addr, point, t0, t1)
+        points = ((t, json_value(pt, v)) for t, v in history.series(ch, addr, point, t0, t1))
         if args.get("format") == "csv":
             return _csv("RS485-%d-%d-%s" % (ch, addr, point), "time (UTC),%s (%s)\n" % (point, pt.unit),
                         ("%s,%s\n" % (iso(t), v) for t, v in points))
@@ -131,27 +137,50 @@ def register(app, logger, error):
     async def energy(request):
         args = request.args
         try:
-            ch = _int(args, "channel", 1, 3, 0) or None
-            addr = _int(args, "address", 1, 247, 0) or None
+            ch = _int(args, "channel", 1, 3, 0, "RS485 channel") or None
+            addr = _int(args, "address", 1, 247, 0, "device address") or None
             t = now()
             today = (t if t is not None else 0) // DAY_S
             d1 = _day(args, "to", today)
             d0 = _day(args, "from", d1 - 29)
             if d0 > d1 or d1 - d0 >= MAX_ENERGY_DAYS:
-                raise BadArg("from", "from: must be before to, at most %d days earlier" % MAX_ENERGY_DAYS)
+                raise BadArg("from", "The first day must come before the last, at most %d days earlier"
+                             % MAX_ENERGY_DAYS)
         except BadArg as e:
             return error(400, e.message, e.field)
-        rows = history.energy(d0, d1, ch, addr)
-        plant = {}
-        for day, _, _, counters in rows:
-            total = plant.setdefault(day, {})
-            for k, v in counters.items():
-                total[k] = round(total.get(k, 0) + v, 3)
+        rows = lambda: history.energy(d0, d1, ch, addr)  # noqa: E731 - read twice, never held whole
         if args.get("format") == "csv":
             return _csv("energy", "day,channel,address,counter,kWh\n",
-                        ("%s,%d,%d,%s,%s\n" % (_date(day), c, a, k, v)
-                         for day, c, a, counters in rows for k, v in counters.items()))
-        return {"from": _date(d0), "to": _date(d1),
-                "days": [{"day": _date(day), "channel": c, "address": a, "energy": counters}
-                         for day, c, a, counters in rows],
-                "plant": [{"day": _date(day), "energy": plant[day]} for day in sorted(plant)]}
+                        ("%s,%d,%d,%s,%s\n" % (_date(day), c, a, k, _kwh(v))
+                         for day, c, a, counters in rows() for k, v in counters.items()))
+        return _energy_json(d0, d1, rows)
+
+
+def _kwh(v):
+    return "null" if v != v or v in (float("inf"), float("-inf")) else repr(round(v, 3))
+
+
+def _counters(counters):
+    return "{%s}" % ", ".join("%s: %s" % (json.dumps(k), _kwh(v)) for k, v in counters.items())
+
+
+def _energy_json(d0, d1, rows):
+    """The energy answer, sent a day row at a time; the plant's totals (a few numbers a day) from
+    a second read of the files."""
+    def body():
+        yield '{"from": "%s", "to": "%s", "days": [' % (_date(d0), _date(d1))
+        sep = ""
+        for day, c, a, counters in rows():
+            yield '%s{"day": "%s", "channel": %d, "address": %d, "energy": %s}' % (
+                sep, _date(day), c, a, _counters(counters))
+            sep = ", "
+        plant = {}
+        for day, _, _, counters in rows():
+            total = plant.setdefault(day, {})
+            for k, v in counters.items():
+                total[k] = total.get(k, 0) + v
+        yield '], "plant": ['
+        yield ", ".join('{"day": "%s", "energy": %s}' % (_date(day), _counters(plant[day])) for day in sorted(plant))
+        yield "]}"
+
+    return Response(body=body(), headers={"Content-Type": "application/json"})

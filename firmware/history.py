@@ -26,12 +26,14 @@ import os
 import struct
 
 from firmware import devicemap
+from firmware.clock import iso
 from firmware.compat import sleep_ms
-from firmware.store import makedirs, remove
+from firmware.store import in_blocks, makedirs, remove, size_of
 
 SLOT_S = 300
 DAY_S = 86400
 _MAX_FRAME = 255
+_SLOTS = DAY_S // SLOT_S  # 288 a day
 
 
 def _crc(data):
@@ -77,19 +79,24 @@ def payloads(path):
         yield p
 
 
+def typed(path):
+    """Yields ``(types, payload)`` for the P and E payloads of file ``path``: ``types`` maps the
+    file's type indexes to "type/model" (its T payloads read so far)."""
+    types = {}
+    for p in payloads(path):
+        if p[:1] == b"T":
+            types[p[1]] = p[2:].decode()
+        else:
+            yield types, p
+
+
 def main_points(dmap, model):
     """The points the history keeps for a device of this map and model: its main values."""
     return [pt for pt in dmap.polled(model) if pt.main]
 
 
-def energy_points(dmap, model):
-    """Its energy counters: main values in kWh."""
-    return [pt for pt in main_points(dmap, model) if pt.unit == "kWh"]
-
-
 def _year(day):
-    # 1970-01-01 was day 0; a year file holds days [365.25 * k, ...): close enough for a file name.
-    return 1970 + day * 4 // 1461
+    return int(iso(day * DAY_S)[:4])
 
 
 class _File:
@@ -107,7 +114,7 @@ class _File:
             good = end
             if p[:1] == b"T":
                 self.types[p[2:].decode()] = p[1]
-        if _size(self.path) > good:  # a torn tail: keep the good frames in a new file, then append
+        if size_of(self.path) > good:  # a torn tail: keep the good frames in a new file, then append
             tmp = self.path + ".tmp"
             with open(self.path, "rb") as src, open(tmp, "wb") as dst:
                 left = good
@@ -123,8 +130,12 @@ class _File:
         if self.types is None:
             self._load()
         data = b"".join(frame(p) for p in payloads)
-        with open(self.path, "ab") as f:
-            f.write(data)
+        try:
+            with open(self.path, "ab") as f:
+                f.write(data)
+        except OSError:
+            self.types = None  # read the file again before the next append: its T frames may be missing
+            raise
         self.size += len(data)
 
     def type_index(self, key, out):
@@ -133,16 +144,11 @@ class _File:
             self._load()
         i = self.types.get(key)
         if i is None:
+            if len(self.types) > 254:
+                raise ValueError("history: more than 255 device types in %s" % self.path)
             i = self.types[key] = len(self.types)
             out.append(b"T" + bytes((i,)) + key.encode())
         return i
-
-
-def _size(path):
-    try:
-        return os.stat(path)[6]
-    except OSError:
-        return 0
 
 
 class History:
@@ -154,11 +160,16 @@ class History:
         self.log = log
         self.block = block
         makedirs(self.dir)
+        for name in os.listdir(self.dir):  # a repair cut short by a power cut
+            if name.endswith(".tmp"):
+                remove(self.dir + "/" + name)
         self.max_bytes = None
         self._open = {}  # file name: _File, for the files appended to this start
         self._day = None  # the day of the last slot recorded
-        self._first = {}  # (channel, address): [type key, first counter values of the day]
-        self._last = {}  # (channel, address): last counter values of the day
+        self._key = None  # day * 288 + slot of the last slot recorded: a clock set back records nothing twice
+        self._first = {}  # (channel, address): [type key, counter values at the day's start]
+        self._last = {}  # (channel, address): last counter values
+        self._pts = {}  # "type/model": (its map, its main points)
         self.written = 0  # slots recorded this start
 
     # -- the storage protocol (firmware/storage.py) --------------------------------------------
@@ -167,28 +178,33 @@ class History:
         return sorted((n for n in os.listdir(self.dir) if n[:1] == kind and n.endswith(".h")),
                       key=lambda n: int(n[1:-2]))
 
+    def _bytes(self, name):
+        return in_blocks(size_of(self.dir + "/" + name), self.block)
+
     def size(self):
-        """Bytes on the flash, each file in whole blocks."""
-        b = self.block
-        n = b
-        for name in os.listdir(self.dir):
-            n += (_size(self.dir + "/" + name) + b - 1) // b * b
-        return n
+        """Bytes on the flash, each file in whole blocks (and the folder's)."""
+        return self.block + sum(self._bytes(n) for n in os.listdir(self.dir))
 
     def limit(self, budget):
         self.max_bytes = budget
         self._evict()
 
     def _evict(self):
+        """Whole files go, oldest first, but files dated after the one being written (a clock
+        that was wrong) before them; the file being written always stays."""
         if self.max_bytes is None:
             return
-        for kind, share in (("p", self.max_bytes * 7 // 8), ("e", self.max_bytes // 8)):
+        for kind, share, now in (("p", self.max_bytes * 7 // 8, self._day),
+                                 ("e", self.max_bytes // 8, None if self._day is None else _year(self._day))):
             names = self._names(kind)
-            b = self.block
-            used = sum((_size(self.dir + "/" + n) + b - 1) // b * b for n in names)
-            while used > share and len(names) > 1:  # the newest file stays: today's slots go on
+            used = sum(self._bytes(n) for n in names)
+            if now is not None:
+                names = [n for n in names if int(n[1:-2]) > now] + [n for n in names if int(n[1:-2]) < now]
+            else:
+                names = names[:-1]
+            while used > share and names:
                 name = names.pop(0)
-                used -= (_size(self.dir + "/" + name) + b - 1) // b * b
+                used -= self._bytes(name)
                 remove(self.dir + "/" + name)
                 self._open.pop(name, None)
                 self.log.info("history: %s removed to keep within %d bytes" % (name, self.max_bytes))
@@ -199,59 +215,74 @@ class History:
             f = self._open[name] = _File(self.dir + "/" + name)
         return f
 
+    def points_of(self, key):
+        """(map, main points) of a "type/model" key (map None for a type no longer known)."""
+        got = self._pts.get(key)
+        if got is None:
+            t, _, model = key.partition("/")
+            dmap = self.maps.get(t)
+            got = self._pts[key] = (dmap, main_points(dmap, model or None) if dmap else [])
+        return got
+
     # -- writing -------------------------------------------------------------------------------
 
     def record(self, unix_s, devices):
         """Stores the 5-minute slot holding ``unix_s`` for ``devices`` (those online with a good
-        poll); at the first slot of a new day, the finished day's energy first."""
+        poll); at the first slot of a new day, the finished day's energy first. A slot at or up
+        to a day before the last one recorded (the clock set back by a re-sync) is not recorded
+        again; a clock that was days ahead and is set right starts over from the true time."""
         day, slot = unix_s // DAY_S, unix_s % DAY_S // SLOT_S
-        if self._day is not None and day != self._day:
-            self._close_day(self._day)
-        if self._day != day:
-            if self._day is None:
-                self._catch_up(day)
-            self._day = day
-            self._recover(day)
+        key = day * _SLOTS + slot
+        if self._key is not None and 0 <= self._key - key < _SLOTS:
+            return  # a re-sync set the clock back a little: those slots are kept already
+        self._key = key
+        self._new_day(day)
         f = self._file("p%d.h" % day)
         out = []
         for d in devices:
-            if not (d.online and d.good_polls and d.map):
-                continue
-            pts = main_points(d.map, d.model)
-            key = "%s/%s" % (d.type, d.model or "")
-            i = f.type_index(key, out)
-            raw = b"".join(bytes(d.raw[d.map.offset(pt) : d.map.offset(pt) + 2 * pt.regs]) for pt in pts)
-            out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, i) + raw)
-            self._count(d, key)
+            if d.online and d.good_polls and d.map:
+                self._entry(f, d, slot, out)
         if out:
             f.append(out)
             self.written += 1
             self._evict()
 
-    def _count(self, d, key):
-        values = [devicemap.decode(pt, d.raw, d.map.offset(pt)) for pt in energy_points(d.map, d.model)]
-        if not values:
+    def _entry(self, f, d, slot, out):
+        key = "%s/%s" % (d.type, d.model or "")
+        dmap, pts = self.points_of(key)
+        raw = b"".join(bytes(d.raw[dmap.offset(pt) : dmap.offset(pt) + 2 * pt.regs]) for pt in pts)
+        if 6 + len(raw) > _MAX_FRAME:  # main values over 249 bytes (the largest map's take 18)
+            self.log.warning("history: %s keeps too many main values to record" % key)
             return
-        k = (d.channel, d.address)
-        first = self._first.get(k)
-        if first is None or first[0] != key:
-            self._first[k] = [key, values]
-        self._last[k] = values
+        out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, f.type_index(key, out)) + raw)
+        values = [devicemap.decode(pt, d.raw, dmap.offset(pt)) for pt in pts if pt.unit == "kWh"]
+        if values:
+            k = (d.channel, d.address)
+            if k not in self._first or self._first[k][0] != key:
+                self._first[k] = [key, values]
+            self._last[k] = values
+
+    def _new_day(self, day):
+        if self._day == day:
+            return
+        if self._day is None:  # the first slot after a start
+            self._catch_up(day)
+            self._recover(day)
+        else:  # midnight: the finished day's energy; its last reading is the new day's first
+            self._close_day(self._day)
+            self._first = {k: [key, self._last.get(k, first)] for k, (key, first) in self._first.items()}
+        self._day = day
 
     def _recover(self, day):
         """After a start: the day's first counter values, from its points file."""
         self._first, self._last = {}, {}
-        types = {}
-        for p in payloads(self.dir + "/p%d.h" % day):
-            if p[:1] == b"T":
-                types[p[1]] = p[2:].decode()
-            elif p[:1] == b"P":
-                got = self._decode(p, types, energy_only=True)
-                if got and got[2]:  # a device with energy counters
-                    k, key, values = got
-                    if k not in self._first:
-                        self._first[k] = [key, values]
-                    self._last[k] = values
+        for types, p in typed(self.dir + "/p%d.h" % day):
+            got = self._decode(p, types, energy_only=True)
+            if got and got[2]:  # a device with energy counters
+                k, key, values = got
+                if k not in self._first:
+                    self._first[k] = [key, values]
+                self._last[k] = values
 
     def _catch_up(self, today):
         """At the first slot after a start: the last day recorded before ``today`` gets its energy
@@ -260,7 +291,6 @@ class History:
         days = [d for d in days if d < today]
         if not days or any(e[0] == days[-1] for e in self.energy(days[-1], days[-1])):
             return
-        self._day = None  # energy() must not add a day in memory
         self._recover(days[-1])
         self._close_day(days[-1])
 
@@ -279,23 +309,18 @@ class History:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _points_of(self, key):
-        t, _, model = key.partition("/")
-        dmap = self.maps.get(t)
-        return dmap, (main_points(dmap, model or None) if dmap else [])
-
     def _decode(self, p, types, energy_only=False):
         """(channel, address), "type/model", and the values of a P payload (all main values, or
         only the energy counters)."""
-        slot, ch, addr, i = struct.unpack(">HBBB", p[1:6])
+        ch, addr, i = p[3], p[4], p[5]
         key = types.get(i)
         if key is None:
             return None
-        dmap, pts = self._points_of(key)
-        raw, at, values = p[6:], 0, []
+        _, pts = self.points_of(key)
+        at, values = 6, []
         for pt in pts:
             if not energy_only or pt.unit == "kWh":
-                values.append(devicemap.decode(pt, raw, at))
+                values.append(devicemap.decode(pt, p, at))
             at += 2 * pt.regs
         return (ch, addr), key, values
 
@@ -303,11 +328,7 @@ class History:
         """Yields (unix_s, value) of ``point`` of the device at ``channel``/``address`` from ``t0``
         to ``t1`` (unix s), at 5-minute resolution, oldest first (a month is never in RAM whole)."""
         for day in range(t0 // DAY_S, t1 // DAY_S + 1):
-            types = {}
-            for p in payloads(self.dir + "/p%d.h" % day):
-                if p[:1] == b"T":
-                    types[p[1]] = p[2:].decode()
-                    continue
+            for types, p in typed(self.dir + "/p%d.h" % day):
                 if p[:1] != b"P" or p[3] != channel or p[4] != address:
                     continue
                 t = day * DAY_S + struct.unpack(">H", p[1:3])[0] * SLOT_S
@@ -319,38 +340,32 @@ class History:
         key = types.get(p[5])
         if key is None:
             return None
-        _, pts = self._points_of(key)
         at = 6
-        for pt in pts:
+        for pt in self.points_of(key)[1]:
             if pt.name == point:
                 return devicemap.decode(pt, p, at)
             at += 2 * pt.regs
         return None
 
     def energy(self, day0, day1, channel=None, address=None):
-        """[(day, channel, address, {counter: kWh})] for the days ``day0``..``day1`` (days since
-        1970), finished days from the year files, today's so far from memory."""
-        out = []
+        """Yields (day, channel, address, {counter: kWh}) for the days ``day0``..``day1`` (days
+        since 1970): finished days from the year files, today's so far from memory."""
         for year in range(_year(day0), _year(day1) + 1):
-            types = {}
-            for p in payloads(self.dir + "/e%d.h" % year):
-                if p[:1] == b"T":
-                    types[p[1]] = p[2:].decode()
-                elif p[:1] == b"E":
-                    day, ch, addr, i, n = struct.unpack(">HBBBB", p[1:7])
-                    if day0 <= day <= day1 and channel in (None, ch) and address in (None, addr):
-                        out.append((day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])))
+            for types, p in typed(self.dir + "/e%d.h" % year):
+                if p[:1] != b"E":
+                    continue
+                day, ch, addr, i, n = struct.unpack(">HBBBB", p[1:7])
+                if day0 <= day <= day1 and channel in (None, ch) and address in (None, addr):
+                    yield day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])
         if self._day is not None and day0 <= self._day <= day1:
             for k, (key, first) in sorted(self._first.items()):
                 if channel in (None, k[0]) and address in (None, k[1]):
                     last = self._last.get(k, first)
                     deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
-                    out.append((self._day, k[0], k[1], self._named(key, deltas)))
-        return out
+                    yield self._day, k[0], k[1], self._named(key, deltas)
 
     def _named(self, key, packed):
-        dmap, _ = self._points_of(key or "")
-        names = [pt.name for pt in energy_points(dmap, key.partition("/")[2] or None)] if dmap else []
+        names = [pt.name for pt in self.points_of(key or "")[1] if pt.unit == "kWh"]
         values = [round(struct.unpack(">f", packed[i : i + 4])[0], 3) for i in range(0, len(packed), 4)]
         return dict(zip(names, values))
 
@@ -370,7 +385,7 @@ class History:
                 if last is not None and slot != last:
                     try:
                         self.record(now, devices())
-                    except OSError as exc:
+                    except (OSError, ValueError) as exc:
                         self.log.warning("history: %s" % exc)
                 last = slot
             await sleep_ms(500)

@@ -18,20 +18,13 @@ import binascii
 import os
 import struct
 
-from firmware.store import makedirs, remove
+from firmware.store import in_blocks, makedirs, remove
 
 _HEAD = 6  # u16 length + u32 CRC
 
 
 def _crc(data):
     return binascii.crc32(data) & 0xFFFFFFFF
-
-
-def _size(path):
-    try:
-        return os.stat(path)[6]
-    except OSError:
-        return 0
 
 
 class Spool:
@@ -222,7 +215,7 @@ class Spool:
         b = self.block
         n = 2 * b
         for s in self._segs:
-            n += (s[2] + b - 1) // b * b
+            n += in_blocks(s[2], b)
         return n
 
     def limit(self, budget):

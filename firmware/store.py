@@ -145,6 +145,19 @@ def remove(path):
         return False
 
 
+def size_of(path):
+    """Bytes of file ``path`` (0 when it is not there)."""
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
+
+
+def in_blocks(n, block):
+    """``n`` bytes rounded up to whole flash blocks, as LittleFS stores a file."""
+    return (n + block - 1) // block * block
+
+
 def wipe(folder):
     """Removes every file in ``folder`` (not the folder); the count removed."""
     try:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HERE, ROOT, require_tool
+from conftest import HERE, ROOT, _missing, require_tool
 
 from firmware.modbus.channel import PARITIES
 from firmware.settings import BAUD_RATES
@@ -66,7 +66,7 @@ def _stub_tree(module):
     else:
         path = os.path.join(STUBS, module + ".pyi")
     if not os.path.exists(path):
-        pytest.skip("stubs not installed (make setup)")
+        _missing("the ESP32 stubs are not installed (make setup installs them)")
     with open(path) as f:
         return ast.parse(f.read())
 

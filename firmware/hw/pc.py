@@ -13,7 +13,7 @@ import sys
 
 from firmware import wire
 from firmware.compat import MICROPYTHON, sleep_ms, ticks_add, ticks_diff, ticks_us, wait_for_ms
-from firmware.store import makedirs
+from firmware.store import in_blocks, makedirs
 
 try:
     import termios
@@ -331,7 +331,7 @@ def _du(path):
         if st[0] & 0x4000:  # S_IFDIR
             n += _du(path + "/" + name)
         else:
-            n += (st[6] + _BLOCK - 1) // _BLOCK * _BLOCK
+            n += in_blocks(st[6], _BLOCK)
     return n
 
 

@@ -21,7 +21,7 @@ FUNCTIONS = (1, 2, 3, 4, 5, 6, 15, 16)
 MAX_ADU = const(256)
 
 # function -> largest quantity per request
-_LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125, 15: 1968, 16: 123}
+LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125, 15: 1968, 16: 123}
 
 
 def _put16(buf, i, v):
@@ -43,7 +43,7 @@ def _finish(buf, n):
 def _check_quantity(function, address, quantity):
     if not 0 <= address <= 0xFFFF:
         raise RequestError("address %d outside 0-65535" % address)
-    limit = _LIMITS[function]
+    limit = LIMITS[function]
     if not 1 <= quantity <= limit:
         raise RequestError("function %d: quantity %d outside 1-%d" % (function, quantity, limit))
     if address + quantity > 0x10000:

@@ -13,6 +13,8 @@ function, 2 illegal data address, 3 illegal data value).
 
 from micropython import const
 
+from firmware.modbus.frame import LIMITS  # the largest quantity per function, as the RTU master keeps
+
 HEADER = const(7)
 MAX_PDU = const(253)
 MAX_ADU = const(260)
@@ -22,8 +24,6 @@ ILLEGAL_VALUE = const(3)
 PATH_UNAVAILABLE = const(10)
 TARGET_FAILED = const(11)
 
-# function -> largest quantity per request (the same limits the RTU master keeps, frame.py)
-_LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125, 15: 1968, 16: 123}
 
 
 class StreamError(ValueError):
@@ -72,8 +72,8 @@ def request(pdu):
         if fn == 5 and q not in (0, 0xFF00):
             raise PduError(ILLEGAL_VALUE, "a coil is written 0x0000 or 0xFF00, not 0x%04X" % q)
         return fn, address, (q == 0xFF00 if fn == 5 else q), None
-    if not 1 <= q <= _LIMITS[fn]:
-        raise PduError(ILLEGAL_VALUE, "function %d: quantity %d outside 1-%d" % (fn, q, _LIMITS[fn]))
+    if not 1 <= q <= LIMITS[fn]:
+        raise PduError(ILLEGAL_VALUE, "function %d: quantity %d outside 1-%d" % (fn, q, LIMITS[fn]))
     if address + q > 0x10000:
         raise PduError(ILLEGAL_ADDRESS, "address %d + quantity %d runs past 65535" % (address, q))
     if fn <= 4:

@@ -2,7 +2,7 @@
 
 import os
 
-from support import tmpdir
+from support import raises, tmpdir
 
 from firmware import devicemap, history
 from firmware.log import Log
@@ -76,14 +76,15 @@ def test_daily_energy_across_midnight_and_a_restart():
         h.record(T0 + slot * 300, [inv, pcs])
         total += 5
     day1 = (total - 5 - 1000 * 10) / 10
-    today = h.energy(DAY, DAY)
+    today = list(h.energy(DAY, DAY))
     assert today == [(DAY, 1, 1, {"pv_energy_total": day1})], today  # so far, from memory
     _set(inv, "pv_energy_total", total)
     h.record(T0 + 86400 + 60, [inv])  # the first slot of day 2 closes day 1
-    got = h.energy(DAY, DAY + 1)
+    got = list(h.energy(DAY, DAY + 1))
     assert got[0] == (DAY, 1, 1, {"pv_energy_total": day1}), got
-    assert got[1] == (DAY + 1, 1, 1, {"pv_energy_total": 0.0}), got
-    assert h.energy(DAY, DAY, channel=2) == []
+    # the last reading of day 1 (23:00) is day 2's first: what was counted after it belongs to day 2
+    assert got[1] == (DAY + 1, 1, 1, {"pv_energy_total": 0.5}), got
+    assert list(h.energy(DAY, DAY, channel=2)) == []
 
 
 def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
@@ -97,7 +98,7 @@ def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
     assert pt.unit == "kWh"
     h = _history(root)  # off from 03:00 until the next day
     h.record(T0 + 86400 + 3600, [m])
-    got = h.energy(DAY, DAY)
+    got = list(h.energy(DAY, DAY))
     assert got == [(DAY, 3, 40, {"import_energy_total": 3.0, "export_energy_total": 0.0})], got
 
 
@@ -155,11 +156,53 @@ def test_a_week_of_60_devices_fits_the_16_mb_boards_history_share():
     first = os.stat(h.dir + "/p%d.h" % DAY)[6]
     h.record(T0 + 300, devices)
     per_slot = os.stat(h.dir + "/p%d.h" % DAY)[6] - first
-    week = first + per_slot * 288 * 7
     h.record(T0 + 86400, devices)  # closes a day: one energy entry per device with counters
     energy_day = os.stat(h.dir + "/e%d.h" % history._year(DAY))[6]
     share = Storage(lambda: (4096, 4096, 3072, 3072, 3072, 0, 0, 0, 0, 255)).budgets()["history"]
-    print("history: %d bytes a slot for 60 devices; 7 days %d bytes; 400 days of energy about %d; "
-          "share on a 12 MB filesystem %d" % (per_slot, week, energy_day * 400, share))
-    assert week <= share * 7 // 8, (week, share)
+    day_file = (first + per_slot * 288 + 4095) // 4096 * 4096  # in whole flash blocks
+    kept = 8 * day_file  # 7 whole days and today's file, full at the day's end
+    print("history: %d bytes a slot for 60 devices; a day %d bytes; 7 days and today %d; 400 days of "
+          "energy about %d; share on a 12 MB filesystem %d" % (per_slot, day_file, kept, energy_day * 400, share))
+    assert kept <= share * 7 // 8, (kept, share)
     assert energy_day * 400 <= share // 8, (energy_day, share)
+
+
+def test_a_failed_write_loses_only_that_slot():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 2, "HPS")
+    _set(inv, "battery_soc", 50)
+    os.rmdir(root + "/history")  # the next append fails (as on a full flash)
+    raises(OSError, h.record, T0, [inv])
+    os.mkdir(root + "/history")
+    _set(inv, "battery_soc", 51)
+    h.record(T0 + 300, [inv])  # the type is named again in the file
+    assert _series(h, 1, 2, "battery_soc", T0, T0 + 86399) == [(T0 + 300, 51)]
+
+
+def test_a_clock_set_back_records_nothing_twice_and_a_wrong_date_goes_first():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 2, "HPS")
+    for slot in range(10):
+        _set(inv, "battery_soc", slot)
+        h.record(T0 + slot * 300, [inv])
+    _set(inv, "battery_soc", 99)
+    h.record(T0 + 5 * 300 + 10, [inv])  # a re-sync 25 minutes back: slot 5 is kept already
+    assert [v for _, v in _series(h, 1, 2, "battery_soc", T0, T0 + 86399)] == list(range(10))
+    h.record(T0 + 40 * 86400, [inv])  # a clock 40 days ahead for one slot
+    h.record(T0 + 11 * 300, [inv])  # set right: recording goes on from the true time
+    names = sorted(os.listdir(h.dir))
+    assert "p%d.h" % (DAY + 40) in names and len(_series(h, 1, 2, "battery_soc", T0, T0 + 86399)) == 11
+    h.limit(2 * 4096)  # over budget: the day from the future goes, the day being written stays
+    names = sorted(os.listdir(h.dir))
+    assert "p%d.h" % DAY in names and "p%d.h" % (DAY + 40) not in names, names
+
+
+def test_a_repair_cut_short_leaves_no_file_behind():
+    root = tmpdir()
+    h = _history(root)
+    with open(h.dir + "/p%d.h.tmp" % DAY, "wb") as f:
+        f.write(b"half a copy")
+    h = _history(root)
+    assert os.listdir(h.dir) == []
