@@ -6,7 +6,7 @@ BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
 STUBS     := $(VENV)/stubs-esp32
-DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl
+DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl mbpoll
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 

@@ -55,6 +55,7 @@ class Unit:
         self.energy = 1000.0 + address  # kWh
         self.last = time.monotonic()
         self.on_write = None  # called with (unit, register, values) after a write
+        self.requests = 0  # requests the unit answered: a test sees what touched the bus
         if kind == "atess_inverter":
             self.hr[43] = MODEL_CODES[model]
             self.hr[180:185] = _ascii(self.serial, 5)
@@ -138,6 +139,7 @@ class Unit:
 
     async def action(self, function_code, start_address, address, count, registers, set_values):
         """pymodbus calls this before each access: refresh the moving values in place."""
+        self.requests += 1
         self.update()
         src = self.ir if function_code == 4 else self.hr
         if function_code in (3, 4) and not set_values:

@@ -1,0 +1,190 @@
+"""Modbus TCP gateway over the three RS485 buses (manual 2.3, "monitor, set slave devices"): a
+second master (an energy manager, Home Assistant, the vendor's PC tool) reaches the devices
+through the logger instead of colliding with it on the wire.
+
+- The unit id is the device's RS485 address: addresses are unique across the channels (manual
+  4.4), so the address names the channel too. A unit that is not configured answers exception
+  0x0A (gateway path unavailable).
+- A read of registers the device's poll keeps, at most one poll interval old, is answered from
+  the poll data without touching the bus; any other read is sent on the device's channel as a
+  client's request (``Channel.request``), and its answer passed on: the device's own exception,
+  or 0x0B (target failed to respond) when it does not answer.
+- Writes are refused (exception 0x01) until they pass the write governor.
+- Clients: only addresses the allow-list admits (empty: any), at most ``max_clients`` at once;
+  a connection idle for ``idle_ms`` is closed, and one whose bytes cannot be framed too.
+"""
+
+import asyncio
+
+from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
+from firmware.modbus import tcp
+from firmware.modbus.errors import ExceptionReply, ModbusError
+
+
+def _ip(text):
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError("%r is not an IPv4 address" % text)
+    n = 0
+    for p in parts:
+        n = n << 8 | int(p)
+    return n
+
+
+def rule(text):
+    """``(network, mask)`` of an allow-list entry: ``a.b.c.d`` or ``a.b.c.d/n``."""
+    addr, _, bits = text.partition("/")
+    n = 32 if not bits else int(bits) if bits.isdigit() and int(bits) <= 32 else -1
+    if n < 0:
+        raise ValueError("%r: a subnet is a.b.c.d/0-32" % text)
+    mask = (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
+    return _ip(addr) & mask, mask
+
+
+def allowed(address, rules):
+    """Whether client ``address`` (dotted IPv4) passes the allow-list ``rules`` (``rule`` pairs);
+    an empty list lets every client in."""
+    if not rules:
+        return True
+    try:
+        a = _ip(address)
+    except ValueError:
+        return False
+    return any(a & mask == net for net, mask in rules)
+
+
+def peer_address(peername):
+    """The dotted IPv4 address of a stream's peer: CPython and lwIP give ``(host, port)``, the
+    MicroPython unix port the raw ``sockaddr_in`` bytes (family, port, then the address)."""
+    if isinstance(peername, (bytes, bytearray)):
+        return "%d.%d.%d.%d" % tuple(peername[4:8])
+    return peername[0]
+
+
+def cached(device, function, address, quantity, now_ms):
+    """The data bytes of a read the device's last poll answers (its kept registers, at most one
+    poll interval old), or None."""
+    dmap = device.map
+    if function not in (3, 4) or not dmap or not device.online or device.last_seen_ms is None:
+        return None
+    if ticks_diff(now_ms, device.last_seen_ms) > dmap.interval_s * 1000:
+        return None
+    for i, (fn, first, count) in enumerate(dmap.blocks):
+        if fn != function or not first <= address or address + quantity > first + count:
+            continue
+        out = bytearray(2 * quantity)
+        for k in range(quantity):
+            b = 2 * (address + k - first)
+            for src, dst, n in dmap.runs[i]:
+                if src <= b < src + n:
+                    out[2 * k : 2 * k + 2] = device.raw[dst + b - src : dst + b - src + 2]
+                    break
+            else:
+                return None  # a register the poll reads but does not keep
+        return bytes(out)
+    return None
+
+
+def _read_pdu(function, data):
+    return bytes((function, len(data))) + data
+
+
+def _pack_bits(bits):
+    out = bytearray((len(bits) + 7) // 8)
+    for i, b in enumerate(bits):
+        if b:
+            out[i >> 3] |= 1 << (i & 7)
+    return bytes(out)
+
+
+class Gateway:
+    """The Modbus TCP server; ``route(unit)`` gives ``(channel, device)`` or ``(None, None)``."""
+
+    idle_ms = 60000
+
+    def __init__(self, config, route, log):
+        self.route = route
+        self.log = log
+        self.clients = 0
+        self.stats = {"requests": 0, "cached": 0, "forwarded": 0, "exceptions": 0, "refused_clients": 0,
+                      "closed_bad_frames": 0, "closed_idle": 0}
+        self.configure(config)
+
+    def configure(self, config):
+        self.config = config
+        self.rules = [rule(r) for r in config.get("clients", [])]
+
+    async def serve(self, host="0.0.0.0"):
+        """Runs the server until cancelled."""
+        server = await asyncio.start_server(self._client, host, self.config["port"])
+        self.log.info("gateway: Modbus TCP on port %d" % self.config["port"])
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            server.close()
+
+    async def _client(self, reader, writer):
+        peer = peer_address(writer.get_extra_info("peername"))
+        if not allowed(peer, self.rules) or self.clients >= self.config["max_clients"]:
+            self.stats["refused_clients"] += 1
+            self.log.warning("gateway: %s refused (%s)" % (peer, "not on the allow-list"
+                                                        if not allowed(peer, self.rules) else "too many clients"))
+            await _close(writer)
+            return
+        self.clients += 1
+        out = bytearray(tcp.MAX_ADU)
+        try:
+            while True:
+                head = await wait_for_ms(reader.readexactly(tcp.HEADER), self.idle_ms)
+                tid, length, unit = tcp.header(head)
+                pdu = await wait_for_ms(reader.readexactly(length - 1), self.idle_ms)
+                n = await self._answer(out, tid, unit, pdu)
+                writer.write(out[:n])
+                await writer.drain()
+        except tcp.StreamError as exc:
+            self.stats["closed_bad_frames"] += 1
+            self.log.warning("gateway: %s closed: %s" % (peer, exc))
+        except asyncio.TimeoutError:
+            self.stats["closed_idle"] += 1
+        except (OSError, EOFError):
+            pass  # the client went away (EOFError: CPython's IncompleteReadError)
+        finally:
+            self.clients -= 1
+            await _close(writer)
+
+    async def _answer(self, out, tid, unit, pdu):
+        """One request to one answer in ``out``; returns its length."""
+        self.stats["requests"] += 1
+        fn = pdu[0] if pdu else 0
+        try:
+            function, address, q, values = tcp.request(pdu)
+            if function in (5, 6, 15, 16):
+                raise tcp.PduError(tcp.ILLEGAL_FUNCTION, "writes pass the write governor (not yet)")
+            channel, device = self.route(unit)
+            if channel is None:
+                raise tcp.PduError(tcp.PATH_UNAVAILABLE, "unit %d is not a configured device" % unit)
+            data = cached(device, function, address, q, ticks_ms())
+            if data is not None:
+                self.stats["cached"] += 1
+                return tcp.answer(out, tid, unit, _read_pdu(function, data))
+            self.stats["forwarded"] += 1
+            got = await channel.request(unit, function, address, q)
+            data = b"".join(bytes((r >> 8, r & 0xFF)) for r in got) if function in (3, 4) else _pack_bits(got)
+            return tcp.answer(out, tid, unit, _read_pdu(function, data))
+        except tcp.PduError as exc:
+            code = exc.code
+        except ExceptionReply as exc:
+            code = exc.code
+        except ModbusError:
+            code = tcp.TARGET_FAILED
+        self.stats["exceptions"] += 1
+        return tcp.exception(out, tid, unit, fn, code)
+
+
+async def _close(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except OSError:
+        pass
