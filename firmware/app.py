@@ -9,7 +9,8 @@ from firmware.log import log
 from firmware.monitor import Monitor
 from firmware.recorder import Recorder
 from firmware.remote import Remote
-from firmware.settings import Settings
+from firmware.rs485 import CHANNELS, section
+from firmware.settings import Settings, touches
 from firmware.spool import Spool
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
@@ -95,16 +96,16 @@ class Logger:
             up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
         self.recorder.configure(server["upload_interval_s"])
 
-    def _settings_changed(self, section):
-        if section in (None, "server"):
+    def _settings_changed(self, sections):
+        if touches(sections, "server"):
             self._uplink_configure(self.settings.get("server"))
-        if section in (None, "devices"):
+        if touches(sections, "devices"):
             self.uplink.refresh()
-        if section in (None, "network"):
+        if touches(sections, "network"):
             self.network.configure(self.settings.get("network"))
-        if section in (None, "clock"):
+        if touches(sections, "clock"):
             self.clock.configure(self.settings.get("clock")["ntp_server"])
-        if section in (None, "button"):
+        if touches(sections, "button"):
             hold = self.settings.get("button")
             self.button.configure(hold["restart_s"], hold["factory_s"])
 
@@ -171,10 +172,10 @@ class Logger:
                       for name, (r, n) in self.supervisor.status().items()},
             "devices": {
                 "configured": len(self.monitor.all_devices()),
-                "communicating": sum(self.monitor.communicating(ch) for ch in (1, 2, 3)),
-                "per_channel": {"rs485_%d" % ch: {"configured": len(p.devices), "communicating": p.communicating(),
+                "communicating": sum(self.monitor.communicating(ch) for ch in CHANNELS),
+                "per_channel": {section(ch): {"configured": len(p.devices), "communicating": p.communicating(),
                                                   "sweep_ms": p.sweep_ms, "read_all_ms": p.read_all_ms()}
-                                for ch, p in zip((1, 2, 3), self.monitor.pollers)},
+                                for ch, p in zip(CHANNELS, self.monitor.pollers)},
             },
             "problems": self.problems(),
             "network": self.network.status(),

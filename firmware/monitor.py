@@ -8,7 +8,8 @@ from firmware import devicemap
 from firmware.devices import Devices
 from firmware.modbus.channel import Channel
 from firmware.poller import Poller
-from firmware.settings import CHANNELS
+from firmware.rs485 import CHANNELS, label, section
+from firmware.settings import touches
 
 
 class Monitor:
@@ -19,25 +20,26 @@ class Monitor:
         self.devices = Devices(settings, self.maps)
         self.pollers = []
         for n in CHANNELS:
-            line = settings.get("rs485_%d" % n)
+            line = settings.get(section(n))
             ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"], line.get("stop", 1))
             self.pollers.append(Poller(ch, log, self.maps))
         self._apply(None)
         settings.watch(self._apply)
 
-    def _apply(self, section):
-        if section in (None, "devices"):
+    def _apply(self, sections):
+        """The watcher of the settings: a saved device list or line takes effect at once."""
+        if touches(sections, "devices"):
             entries = self.settings.get("devices")
             for p in self.pollers:
                 p.set_devices(entries)
         for p in self.pollers:
-            name = "rs485_%d" % p.channel.number
-            if section in (None, name):
+            name = section(p.channel.number)
+            if touches(sections, name):
                 line = self.settings.get(name)
                 want = (line["baud"], line["parity"], line.get("stop", 1))
                 if want != (p.channel.baud, p.channel.parity, p.channel.stop):
                     p.channel.configure(*want)
-                    self.log.info("RS485-%d set to %d baud, parity %s, %d stop bit(s)" % ((p.channel.number,) + want))
+                    self.log.info("%s set to %d baud, parity %s, %d stop bit(s)" % ((label(p.channel.number),) + want))
 
     def communicating(self, channel):
         """Devices answering on RS485-``channel`` (1-3): what its LED flashes."""
