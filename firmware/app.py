@@ -10,7 +10,7 @@ from firmware.monitor import Monitor
 from firmware.recorder import Recorder
 from firmware.remote import Remote
 from firmware.rs485 import CHANNELS, section
-from firmware.settings import Settings, touches
+from firmware.settings import DEFAULTS_RESTORED, Settings, touches
 from firmware.spool import Spool
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
@@ -112,7 +112,8 @@ class Logger:
     def problems(self, now=None):
         """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
 
-        - the stored settings were unreadable and the factory defaults are in use;
+        - the stored settings were unreadable and the factory defaults replaced them (until the
+          user acknowledges it: ``Settings.acknowledge_defaults``);
         - a task is not running (it failed and waits for its restart, or it ended);
         - a task restarted within ``fault_window_ms``;
         - a key task made no progress within its watchdog limit (the board resets soon).
@@ -121,8 +122,8 @@ class Logger:
         """
         now = ticks_ms() if now is None else now
         out = []
-        if self.settings.status == "defaults: stored settings unreadable":
-            out.append("settings unreadable: running on the factory defaults")
+        if self.settings.defaults_restored:
+            out.append(DEFAULTS_RESTORED)
         for name, (running, restarts) in self.supervisor.status().items():
             seen = self._restarts.get(name)
             if seen is None or seen[0] != restarts:
