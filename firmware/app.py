@@ -42,7 +42,9 @@ class Logger:
         self.settings = Settings(board.flash.root, log)
         self.identity = identity.load(board.flash.root)
         self.upgrading = False
-        self.monitor = Monitor(board, self.settings, log)
+        self.watchdog = watchdog.Watchdog(board.watchdog, log)
+        self.monitor = Monitor(board, self.settings, log,
+                               alive=lambda name: self._key_task(name, self.poller_limit_ms))
         self.communicating = self.monitor.communicating
         self.network = ethernet.Network(board.ethernet, self.settings.get("network"), log, self.identity,
                                         self.started)
@@ -50,14 +52,18 @@ class Logger:
                                  board.ntp_port, online=lambda: self.network.connected)
         hold = self.settings.get("button")
         self.button = button.ResetButton(hold["restart_s"], hold["factory_s"])
-        self.watchdog = watchdog.Watchdog(board.watchdog, log)
-        self._uplink_parts(board)
+        self._uplink_side(board)
         self._restarts = {}  # task name: [restarts seen, when that count was first seen or None]
         self._problems = []
         self._problems_at = None
         self.settings.watch(self._settings_changed)
 
-    def _uplink_parts(self, board):
+    def _key_task(self, name, limit_ms):
+        """Makes ``name`` a key task of the watchdog; returns the callable that reports its progress."""
+        self.watchdog.register(name, limit_ms)
+        return lambda: self.watchdog.alive(name)
+
+    def _uplink_side(self, board):
         """The spool on flash, the recorder that fills it, the uplink that drains it, and what
         rides on the uplink: Home Assistant discovery and remote settings."""
         server = self.settings.get("server")
@@ -65,13 +71,13 @@ class Logger:
         size = board.profile.get("spool_bytes", self.spool_bytes)
         # Eviction gives up a whole segment: at most 1/8 of the queue at a time.
         self.spool = Spool(board.flash.root + "/spool", size, min(32768, max(512, size // 8)))
-        self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
-                             now=self.clock.time, online=lambda: self.network.connected)
-        self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
-                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
         self.remote = Remote(self.monitor, lambda: self.settings.get("server")["remote_settings"],
                              lambda payload: self.uplink.post(self.uplink.topic_cmd + "/result", payload), log)
-        self._uplink_configure(server)
+        self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
+                             now=self.clock.time, online=lambda: self.network.connected, parts=self._uplink_parts,
+                             alive=self._key_task("uplink", self.uplink_limit_ms))
+        self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
+                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
 
     hold_ms = 600000
 
@@ -81,24 +87,27 @@ class Logger:
         c = self.clock
         return stamp[1] == c.boot and bool(c.server) and not c.synced and c.uptime_ms() < self.hold_ms
 
-    def _uplink_configure(self, server):
-        up = self.uplink
-        up.configure(server)
-        up.render = records.Renderer(up.base, self.monitor.maps, self.clock.resolve, self._hold)
-        up.handlers = {up.topic_cmd: self.remote.handle}
-        up.extras = None
+    def _uplink_parts(self, up):
+        """What the uplink ``up`` publishes and listens to under its server's topics: the records'
+        renderer, the command topic, Home Assistant discovery (``Uplink``'s ``parts``)."""
+        server = up.server
+        render = records.Renderer(up.base, self.monitor.maps, self.clock.resolve, self._hold)
+        handlers = {up.topic_cmd: self.remote.handle}
+        extras = None
         if server["discovery"]:
             prefix = server["discovery_prefix"]
             disc = discovery.Discovery(up.base, up.serial_name, prefix, self.monitor.all_devices,
                                        3 * server["upload_interval_s"])
-            up.extras = disc.messages
+            extras = disc.messages
             # Home Assistant announces its restarts here: it has forgotten non-retained state.
-            up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
-        self.recorder.configure(server["upload_interval_s"])
+            handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
+        return render, handlers, extras
 
     def _settings_changed(self, sections):
         if touches(sections, "server"):
-            self._uplink_configure(self.settings.get("server"))
+            server = self.settings.get("server")
+            self.uplink.configure(server)
+            self.recorder.configure(server["upload_interval_s"])
         if touches(sections, "devices"):
             self.uplink.refresh()
         if touches(sections, "network"):
@@ -209,6 +218,8 @@ def heap():
 
 
 def tasks(logger):
+    """The one list of the logger's tasks, (name, factory) for the supervisor; the key ones (the
+    pollers, the uplink) report to the watchdog, registered when they were built."""
     board = logger.board
     http = board.profile["http"]
     probe_host = "127.0.0.1" if http["host"] == "0.0.0.0" else http["host"]
@@ -228,20 +239,7 @@ def tasks(logger):
         ("recorder", logger.recorder.run),
         ("uplink", logger.uplink.run),
         ("remote", logger.remote.run),
-    ] + pollers(logger)
-
-
-def pollers(logger):
-    """The channels' poll loops and the uplink, each a key task for the watchdog."""
-    logger.watchdog.register("uplink", logger.uplink_limit_ms)
-    logger.uplink.alive = lambda: logger.watchdog.alive("uplink")
-    out = []
-    for p in logger.monitor.pollers:
-        name = "poller-%d" % p.channel.number
-        logger.watchdog.register(name, logger.poller_limit_ms)
-        p.alive = (lambda n: lambda: logger.watchdog.alive(n))(name)
-        out.append((name, p.run))
-    return out
+    ] + logger.monitor.tasks()
 
 
 def supervise(logger, task_list):

@@ -12,8 +12,16 @@ from firmware.rs485 import CHANNELS, label, section
 from firmware.settings import touches
 
 
+def task_name(n):
+    """The supervisor's and the watchdog's name of channel ``n``'s poll loop."""
+    return "poller-%d" % n
+
+
 class Monitor:
-    def __init__(self, board, settings, log, maps=None):
+    """``alive(name)``, if given: the callable that tells the watchdog the poll loop ``name`` made
+    progress."""
+
+    def __init__(self, board, settings, log, maps=None, alive=None):
         self.settings = settings
         self.log = log
         self.maps = maps if maps is not None else devicemap.load_all(log=log)
@@ -22,7 +30,7 @@ class Monitor:
         for n in CHANNELS:
             line = settings.get(section(n))
             ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"], line.get("stop", 1))
-            self.pollers.append(Poller(ch, log, self.maps))
+            self.pollers.append(Poller(ch, log, self.maps, alive(task_name(n)) if alive else None))
         self._apply(None)
         settings.watch(self._apply)
 
@@ -64,4 +72,4 @@ class Monitor:
 
     def tasks(self):
         """(name, factory) of each channel's poll loop, for the supervisor."""
-        return [("poller-%d" % p.channel.number, p.run) for p in self.pollers]
+        return [(task_name(p.channel.number), p.run) for p in self.pollers]

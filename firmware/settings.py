@@ -2,7 +2,9 @@
 and ``Settings``, the copy on the flash (``store.Store``: atomic, checksummed, previous copy kept).
 
 This is the one defaults-and-limits module: the web pages read ``SCHEMA``/``describe()`` and send
-changes through ``Settings.update``, so a form and the store can never disagree on a limit.
+changes through ``Settings.update_many`` (several sections in one write: all or nothing), so a form
+and the store can never disagree on a limit. The serial lines' facts come from ``rs485.py``, the
+device rules from ``devices.py``, the kinds of value from ``fields.py``.
 
 Sections (manual chapters in brackets): ``login`` [4.2], ``rs485_1``..``rs485_3`` [4.5],
 ``network`` [4.1, 4.6], ``server`` [5, 6.2], ``button`` [2.1.1, 6.1], ``clock``, ``devices`` [4.4].
@@ -22,13 +24,11 @@ from firmware import passwords
 from firmware.errors import NotApplied, SettingsError
 from firmware.fields import PRINTABLE, check, dotted, only, parse_ip, prefix
 from firmware.log import log as _default_log
-from firmware.rs485 import BAUD_RATES, CHANNELS, DEFAULT_BAUD, PARITIES, SECTIONS, STOP_BITS
+from firmware.rs485 import BAUD_RATES, DEFAULT_BAUD, PARITIES, SECTIONS, STOP_BITS
 from firmware.store import Store
 
-# Re-exported: the pages' and the tests' names for these.
-__all__ = ["SettingsError", "NotApplied", "Settings", "check", "parse_ip", "BAUD_RATES", "CHANNELS"]
-MAX_DEVICES_PER_CHANNEL = _devices.MAX_DEVICES_PER_CHANNEL
-MAX_DEVICES = _devices.MAX_DEVICES
+# SettingsError, NotApplied, check and parse_ip are the callers' names for them here too.
+__all__ = ["SettingsError", "NotApplied", "Settings", "check", "parse_ip", "touches", "DEFAULTS_RESTORED"]
 
 SCHEMA_VERSION = 2
 

@@ -13,8 +13,8 @@ import time
 import urllib.error
 import urllib.request
 
-import pytest
 from conftest import ROOT, TEST_PASSWORD, free_port, mp_env, require_tool
+from test_runtime import run_dir  # noqa: F401 - the fixture: three socat lines and a flash folder
 
 from firmware.log import Log
 from firmware.settings import Settings
@@ -24,14 +24,6 @@ OLD = {"rs485_1": {"baud": 9600, "parity": "N", "stop": 1}, "rs485_2": {"baud": 
        "rs485_3": {"baud": 9600, "parity": "N", "stop": 1}}
 NEW = {"rs485_1": {"baud": 19200, "parity": "E", "stop": 1}, "rs485_2": {"baud": 38400, "parity": "O", "stop": 2},
        "rs485_3": {"baud": 4800, "parity": "E", "stop": 2}}
-
-
-@pytest.fixture
-def run_dir(tmp_path, pty_pair):
-    for ch in (1, 2, 3):
-        pty_pair(a=tmp_path / ("rs485-%d" % ch), b=tmp_path / ("plant-%d" % ch))
-    (tmp_path / "flash").mkdir()
-    return tmp_path
 
 
 def _load(flash):
@@ -74,7 +66,7 @@ def _changes(port, cookie, first, answered, stop):
         change = OLD if change is NEW else NEW
 
 
-def test_sigkill_during_multi_section_changes_loads_the_whole_old_or_the_whole_new(run_dir):
+def test_sigkill_during_multi_section_changes_loads_the_whole_old_or_the_whole_new(run_dir):  # noqa: F811
     mp = require_tool("micropython")
     flash = str(run_dir / "flash")
     s = Settings(flash, log=Log(size=16, echo=False))
