@@ -96,8 +96,9 @@ SCHEMA.update({
     },
 })
 _DEVICE = _devices.FIELDS
-# Only set_password and acknowledge_defaults change these.
-_INTERNAL = ("login.password", "login.must_change", "login.defaults_restored")
+# Only these methods change these fields.
+_INTERNAL = {"login.password": "set_password", "login.must_change": "set_password",
+             "login.defaults_restored": "acknowledge_defaults"}
 
 # --- rules --------------------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ def apply(section, current, changes, stored=False):
         if f not in fields:
             raise SettingsError(name, "unknown setting", "unknown")
         if name in _INTERNAL and not stored:
-            raise SettingsError(name, "cannot be set directly; use set_password", "internal")
+            raise SettingsError(name, "cannot be set directly; use " + _INTERNAL[name], "internal")
         bad = check(fields[f], changes[f])
         if bad:
             raise SettingsError(name, bad[1], bad[0])

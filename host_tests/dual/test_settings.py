@@ -394,7 +394,7 @@ def test_a_fall_back_to_the_defaults_stays_visible_until_acknowledged():
     again = Settings(root, log=_quiet())
     assert again.status == "ok" and again.defaults_restored  # ... and the notice stays, across a restart
     assert str(raises(SettingsError, again.update, "login", {"defaults_restored": False})) == \
-        "login.defaults_restored: cannot be set directly; use set_password"
+        "login.defaults_restored: cannot be set directly; use acknowledge_defaults"
     assert "defaults_restored" not in describe()["login"]
     assert again.acknowledge_defaults() and not again.acknowledge_defaults()
     assert any("acknowledged" in e[2] for e in again.log.recent())
