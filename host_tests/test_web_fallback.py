@@ -4,17 +4,25 @@ firmware under the unix port with the sim's plant."""
 
 import os
 
+import pytest
+from conftest import require_tool
 from test_web_api import NEW_PASSWORD, Sim
+from test_web_browser import CHROMIUM_ARGS
 
 from firmware.settings import DEFAULTS_RESTORED
 
 
-def test_the_fall_back_to_the_defaults_is_said_until_acknowledged(tmp_path):
+def _damaged(tmp_path):
+    """A sim whose settings.json and settings.bak are both unreadable."""
     flash = tmp_path / "flash"
     flash.mkdir()
     for name in ("settings.json", "settings.bak"):
         (flash / name).write_bytes(b"\x00 damaged by the test")
-    sim = Sim(tmp_path)
+    return flash, Sim(tmp_path)
+
+
+def test_the_fall_back_to_the_defaults_is_said_until_acknowledged(tmp_path):
+    flash, sim = _damaged(tmp_path)
     try:
         status, _, reply = sim.req("GET", "/api/notice")  # the login screen asks before any login
         assert status == 200 and reply == {"notice": DEFAULTS_RESTORED}, reply
@@ -42,3 +50,35 @@ def test_the_fall_back_to_the_defaults_is_said_until_acknowledged(tmp_path):
     finally:
         out = sim.stop()
     assert "the fall back to the factory defaults was acknowledged" in out, out[-2000:]
+
+
+def test_the_page_says_it_on_the_login_screen_and_takes_the_acknowledgement(tmp_path):
+    exe = require_tool("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    _, sim = _damaged(tmp_path)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(sim.url("/"), wait_until="load")
+            page.locator("#login").wait_for()
+            expect(page.locator("#notice")).to_have_text(DEFAULTS_RESTORED + " I have seen this", timeout=5000)
+            assert page.locator("#ack").is_hidden()  # nobody logged in yet
+            page.fill("#login [name=user]", "admin")
+            page.fill("#login [name=password]", "admin")
+            page.click("#login button")
+            page.locator("#newpw").wait_for()
+            assert page.locator("#notice").is_visible()  # before the forced password change too
+            page.fill("#newpw [name=old]", "admin")
+            page.fill("#newpw [name=new]", NEW_PASSWORD)
+            page.click("#newpw button")
+            page.locator("#app").wait_for()
+            expect(page.locator("#dl")).to_contain_text(DEFAULTS_RESTORED, timeout=5000)  # System status
+            page.click("#ack")
+            expect(page.locator("#msg")).to_have_text("Acknowledged")
+            expect(page.locator("#notice")).to_be_hidden()
+            expect(page.locator("#dl")).not_to_contain_text(DEFAULTS_RESTORED, timeout=5000)
+            browser.close()
+    finally:
+        sim.stop()
