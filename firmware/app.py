@@ -10,7 +10,7 @@ from firmware.monitor import Monitor
 from firmware.recorder import Recorder
 from firmware.remote import Remote
 from firmware.rs485 import CHANNELS, section
-from firmware.settings import DEFAULTS_RESTORED, Settings, touches
+from firmware.settings import DEFAULTS_RESTORED, NotApplied, Settings, touches
 from firmware.spool import Spool
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
@@ -163,7 +163,10 @@ class Logger:
         self.board.reset("requested")
 
     def factory_reset(self):
-        self.settings.factory_reset()
+        try:
+            self.settings.factory_reset()
+        except NotApplied:
+            pass  # saved (and logged): the restart below applies it
         self.board.reset("requested")
 
     def status(self):

@@ -416,8 +416,14 @@ class Settings:
     def factory_reset(self):
         """Every section back to its default, the previous copy deleted; identity is another file."""
         self.log.warning("factory reset: settings back to defaults (identity kept)")
-        self._save(None, defaults())
+        failed = None
+        try:
+            self._save(None, defaults())
+        except NotApplied as exc:  # saved all the same: the previous copy must go too
+            failed = exc
         self.store.forget_previous()
+        if failed:
+            raise failed
 
     def _save_login(self, login):
         data = dict(self.data)

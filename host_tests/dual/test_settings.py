@@ -399,3 +399,15 @@ def test_a_fall_back_to_the_defaults_stays_visible_until_acknowledged():
     assert again.acknowledge_defaults() and not again.acknowledge_defaults()
     assert any("acknowledged" in e[2] for e in again.log.recent())
     assert not Settings(root, log=_quiet()).defaults_restored
+
+
+def test_a_factory_reset_with_a_failing_watcher_still_forgets_the_previous_copy():
+    from firmware.settings import NotApplied
+
+    root, s = _fresh()
+    s.update("server", {"host": "one.example.org"})
+    s.update("server", {"host": "two.example.org"})
+    s.watch(lambda sections: 1 // 0)
+    raises(NotApplied, s.factory_reset)
+    assert sorted(os.listdir(root)) == ["settings.json"], os.listdir(root)
+    assert Settings(root, log=_quiet()).get("server")["host"] == ""
