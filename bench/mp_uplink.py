@@ -52,8 +52,8 @@ async def main():
     size = seg_bytes(cfg["spool"])
     server = {"host": "127.0.0.1", "port": cfg["port"], "tls": False, "username": "", "password": "",
               "topic_prefix": "enerlog", "keepalive_s": 30}
-    up = Uplink(spool, server, "AB12345678", "Q7W3E", Log(echo=False))
-    up.render = records.Renderer(up.base, MAPS, lambda st: st[0])
+    up = Uplink(spool, server, "AB12345678", "Q7W3E", Log(echo=False),
+                parts=lambda u: (records.Renderer(u.base, MAPS, lambda st: st[0]), {}, None))
     task = asyncio.create_task(up.run())
     while not up.connected:
         await sleep_ms(5)

@@ -42,6 +42,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tools", "shims")]
 
 from firmware import identity  # noqa: E402
 from firmware.log import Log  # noqa: E402
+from firmware.rs485 import SECTIONS  # noqa: E402
 from firmware.settings import Settings  # noqa: E402
 from tools.sim.broker import Broker, free_port  # noqa: E402
 from tools.sim.client import Client  # noqa: E402
@@ -50,7 +51,7 @@ from tools.sim.run import seed_settings  # noqa: E402
 from tools.venvtool import find  # noqa: E402
 
 SN, CHECK, PASSWORD = "SOAK000001", "K7W3E", "soak-password-1"
-CHANNELS = ("rs485_1", "rs485_2", "rs485_3")
+CHANNELS = SECTIONS  # the status' per_channel keys
 SWEEP_LIMIT = 1.05  # the sweep may take at most 5 % more than the wire needs
 LEAK_SLACK = 0.01  # free heap at the end may be this share of the heap below the 5-minute level
 DRAIN_S = 20  # at the end, how long the queue may take to empty

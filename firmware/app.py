@@ -10,7 +10,8 @@ from firmware.log import log
 from firmware.monitor import Monitor
 from firmware.recorder import Recorder
 from firmware.remote import Remote
-from firmware.settings import Settings
+from firmware.rs485 import CHANNELS, section
+from firmware.settings import DEFAULTS_RESTORED, NotApplied, Settings, touches
 from firmware.spool import Spool
 from firmware.storage import Storage
 from firmware.store import wipe
@@ -43,7 +44,9 @@ class Logger:
         self.settings = Settings(board.flash.root, log)
         self.identity = identity.load(board.flash.root)
         self.upgrading = False
-        self.monitor = Monitor(board, self.settings, log)
+        self.watchdog = watchdog.Watchdog(board.watchdog, log)
+        self.monitor = Monitor(board, self.settings, log,
+                               alive=lambda name: self._key_task(name, self.poller_limit_ms))
         self.communicating = self.monitor.communicating
         self.network = ethernet.Network(board.ethernet, self.settings.get("network"), log, self.identity,
                                         self.started)
@@ -51,14 +54,18 @@ class Logger:
                                  board.ntp_port, online=lambda: self.network.connected)
         hold = self.settings.get("button")
         self.button = button.ResetButton(hold["restart_s"], hold["factory_s"])
-        self.watchdog = watchdog.Watchdog(board.watchdog, log)
-        self._uplink_parts(board)
+        self._uplink_side(board)
         self._restarts = {}  # task name: [restarts seen, when that count was first seen or None]
         self._problems = []
         self._problems_at = None
         self.settings.watch(self._settings_changed)
 
-    def _uplink_parts(self, board):
+    def _key_task(self, name, limit_ms):
+        """Makes ``name`` a key task of the watchdog; returns the callable that reports its progress."""
+        self.watchdog.register(name, limit_ms)
+        return lambda: self.watchdog.alive(name)
+
+    def _uplink_side(self, board):
         """The spool on flash, the recorder that fills it, the uplink that drains it, and what
         rides on the uplink: Home Assistant discovery and remote settings."""
         server = self.settings.get("server")
@@ -70,13 +77,13 @@ class Logger:
         # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
         self.history = History(board.flash.root, self.monitor.maps, log)
         self.storage.attach("history", self.history)
-        self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
-                             now=self.clock.time, online=lambda: self.network.connected)
-        self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
-                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
         self.remote = Remote(self.monitor, lambda: self.settings.get("server")["remote_settings"],
                              lambda payload: self.uplink.post(self.uplink.topic_cmd + "/result", payload), log)
-        self._uplink_configure(server)
+        self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
+                             now=self.clock.time, online=lambda: self.network.connected, parts=self._uplink_parts,
+                             alive=self._key_task("uplink", self.uplink_limit_ms))
+        self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
+                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
 
     hold_ms = 600000
 
@@ -86,38 +93,42 @@ class Logger:
         c = self.clock
         return stamp[1] == c.boot and bool(c.server) and not c.synced and c.uptime_ms() < self.hold_ms
 
-    def _uplink_configure(self, server):
-        up = self.uplink
-        up.configure(server)
-        up.render = records.Renderer(up.base, self.monitor.maps, self.clock.resolve, self._hold)
-        up.handlers = {up.topic_cmd: self.remote.handle}
-        up.extras = None
+    def _uplink_parts(self, up):
+        """What the uplink ``up`` publishes and listens to under its server's topics: the records'
+        renderer, the command topic, Home Assistant discovery (``Uplink``'s ``parts``)."""
+        server = up.server
+        render = records.Renderer(up.base, self.monitor.maps, self.clock.resolve, self._hold)
+        handlers = {up.topic_cmd: self.remote.handle}
+        extras = None
         if server["discovery"]:
             prefix = server["discovery_prefix"]
             disc = discovery.Discovery(up.base, up.serial_name, prefix, self.monitor.all_devices,
                                        3 * server["upload_interval_s"])
-            up.extras = disc.messages
+            extras = disc.messages
             # Home Assistant announces its restarts here: it has forgotten non-retained state.
-            up.handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
-        self.recorder.configure(server["upload_interval_s"])
+            handlers[prefix + "/status"] = lambda payload: payload == b"online" and up.refresh(True)
+        return render, handlers, extras
 
-    def _settings_changed(self, section):
-        if section in (None, "server"):
-            self._uplink_configure(self.settings.get("server"))
-        if section in (None, "devices"):
+    def _settings_changed(self, sections):
+        if touches(sections, "server"):
+            server = self.settings.get("server")
+            self.uplink.configure(server)
+            self.recorder.configure(server["upload_interval_s"])
+        if touches(sections, "devices"):
             self.uplink.refresh()
-        if section in (None, "network"):
+        if touches(sections, "network"):
             self.network.configure(self.settings.get("network"))
-        if section in (None, "clock"):
+        if touches(sections, "clock"):
             self.clock.configure(self.settings.get("clock")["ntp_server"])
-        if section in (None, "button"):
+        if touches(sections, "button"):
             hold = self.settings.get("button")
             self.button.configure(hold["restart_s"], hold["factory_s"])
 
     def problems(self, now=None):
         """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
 
-        - the stored settings were unreadable and the factory defaults are in use;
+        - the stored settings were unreadable and the factory defaults replaced them (until the
+          user acknowledges it: ``Settings.acknowledge_defaults``);
         - a task is not running (it failed and waits for its restart, or it ended);
         - a task restarted within ``fault_window_ms``;
         - a key task made no progress within its watchdog limit (the board resets soon).
@@ -126,8 +137,8 @@ class Logger:
         """
         now = ticks_ms() if now is None else now
         out = []
-        if self.settings.status == "defaults: stored settings unreadable":
-            out.append("settings unreadable: running on the factory defaults")
+        if self.settings.defaults_restored:
+            out.append(DEFAULTS_RESTORED)
         for name, (running, restarts) in self.supervisor.status().items():
             seen = self._restarts.get(name)
             if seen is None or seen[0] != restarts:
@@ -164,7 +175,10 @@ class Logger:
         for folder in (self.spool.root, self.history.dir):
             wipe(folder)
         self.log.warning("factory reset: upload queue and history cleared")
-        self.settings.factory_reset()
+        try:
+            self.settings.factory_reset()
+        except NotApplied:
+            pass  # saved (and logged): the restart below applies it
         self.board.reset("requested")
 
     def status(self):
@@ -183,10 +197,10 @@ class Logger:
                       for name, (r, n) in self.supervisor.status().items()},
             "devices": {
                 "configured": len(self.monitor.all_devices()),
-                "communicating": sum(self.monitor.communicating(ch) for ch in (1, 2, 3)),
-                "per_channel": {"rs485_%d" % ch: {"configured": len(p.devices), "communicating": p.communicating(),
+                "communicating": sum(self.monitor.communicating(ch) for ch in CHANNELS),
+                "per_channel": {section(ch): {"configured": len(p.devices), "communicating": p.communicating(),
                                                   "sweep_ms": p.sweep_ms, "read_all_ms": p.read_all_ms()}
-                                for ch, p in zip((1, 2, 3), self.monitor.pollers)},
+                                for ch, p in zip(CHANNELS, self.monitor.pollers)},
             },
             "problems": self.problems(),
             "network": self.network.status(),
@@ -224,6 +238,8 @@ def heap(board=None):
 
 
 def tasks(logger):
+    """The one list of the logger's tasks, (name, factory) for the supervisor; the key ones (the
+    pollers, the uplink) report to the watchdog, registered when they were built."""
     board = logger.board
     http = board.profile["http"]
     probe_host = "127.0.0.1" if http["host"] == "0.0.0.0" else http["host"]
@@ -244,20 +260,7 @@ def tasks(logger):
         ("history", lambda: logger.history.run(logger.clock, logger.monitor.all_devices)),
         ("uplink", logger.uplink.run),
         ("remote", logger.remote.run),
-    ] + pollers(logger)
-
-
-def pollers(logger):
-    """The channels' poll loops and the uplink, each a key task for the watchdog."""
-    logger.watchdog.register("uplink", logger.uplink_limit_ms)
-    logger.uplink.alive = lambda: logger.watchdog.alive("uplink")
-    out = []
-    for p in logger.monitor.pollers:
-        name = "poller-%d" % p.channel.number
-        logger.watchdog.register(name, logger.poller_limit_ms)
-        p.alive = (lambda n: lambda: logger.watchdog.alive(n))(name)
-        out.append((name, p.run))
-    return out
+    ] + logger.monitor.tasks()
 
 
 def supervise(logger, task_list):

@@ -9,6 +9,8 @@ config, which removes them. Messages are made one at a time (60 devices make ~30
 
 import json
 
+from firmware.rs485 import label as channel_label
+
 _CLASSES = {"V": ("voltage", "measurement"), "mV": ("voltage", "measurement"),
             "A": ("current", "measurement"), "W": ("power", "measurement"), "kW": ("power", "measurement"),
             "Wh": ("energy", "total_increasing"), "kWh": ("energy", "total_increasing"),
@@ -32,7 +34,8 @@ def config(base, serial, d, pt, expire_s):
         "value_template": "{{ value_json['values']['%s'] }}" % pt.name,
         "availability_topic": base + "status",
         "expire_after": expire_s,
-        "device": {"identifiers": ["enerlog_" + n], "name": "%s RS485-%d #%d" % (d.map.name, d.channel, d.address),
+        "device": {"identifiers": ["enerlog_" + n],
+                   "name": "%s %s #%d" % (d.map.name, channel_label(d.channel), d.address),
                    "model": d.model or d.map.name, "via_device": "enerlog_" + serial},
     }
     if d.serial:

@@ -15,6 +15,7 @@ A flash sequence is never cut short: the device count is read at the start of ea
 """
 
 from firmware.compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
+from firmware.rs485 import SECTIONS
 
 # STATUS patterns: (on_ms, period_ms). on_ms == period_ms is steady on, 0 is off.
 STATUS = {
@@ -52,7 +53,7 @@ class Leds:
     def __init__(self, now):
         self._status = None
         self._status_t0 = now
-        self._seq = [[now, 0], [now, 0], [now, 0]]  # per channel: sequence start, its count
+        self._seq = [[now, 0] for _ in SECTIONS]  # per channel: sequence start, its count
         self._first = True
 
     def frame(self, now, connected, status, communicating):
@@ -65,12 +66,12 @@ class Leds:
             self._status_t0 = ticks_add(self._status_t0, t - t % period)
             t %= period
         out = {"power": True, "network": bool(connected), "status": blink(status, t)}
-        for i in range(3):
+        for i in range(len(SECTIONS)):
             seq = self._seq[i]
             t = ticks_diff(now, seq[0])
             if self._first or t >= flashes_ms(seq[1]):
                 seq[0], seq[1], t = now, max(0, int(communicating(i + 1))), 0
-            out["rs485_%d" % (i + 1)] = flash(seq[1], t)
+            out[SECTIONS[i]] = flash(seq[1], t)
         self._first = False
         return out
 

@@ -8,36 +8,46 @@ from firmware import devicemap
 from firmware.devices import Devices
 from firmware.modbus.channel import Channel
 from firmware.poller import Poller
-from firmware.settings import CHANNELS
+from firmware.rs485 import CHANNELS, label, section
+from firmware.settings import touches
+
+
+def task_name(n):
+    """The supervisor's and the watchdog's name of channel ``n``'s poll loop."""
+    return "poller-%d" % n
 
 
 class Monitor:
-    def __init__(self, board, settings, log, maps=None):
+    """``alive(name)``, if given: the callable that tells the watchdog the poll loop ``name`` made
+    progress."""
+
+    def __init__(self, board, settings, log, maps=None, alive=None):
         self.settings = settings
         self.log = log
         self.maps = maps if maps is not None else devicemap.load_all(log=log)
         self.devices = Devices(settings, self.maps)
         self.pollers = []
         for n in CHANNELS:
-            line = settings.get("rs485_%d" % n)
+            line = settings.get(section(n))
             ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"], line.get("stop", 1))
-            self.pollers.append(Poller(ch, log, self.maps))
+            self.pollers.append(Poller(ch, log, self.maps, alive(task_name(n)) if alive else None))
         self._apply(None)
         settings.watch(self._apply)
 
-    def _apply(self, section):
-        if section in (None, "devices"):
+    def _apply(self, sections):
+        """The watcher of the settings: a saved device list or line takes effect at once."""
+        if touches(sections, "devices"):
             entries = self.settings.get("devices")
             for p in self.pollers:
                 p.set_devices(entries)
         for p in self.pollers:
-            name = "rs485_%d" % p.channel.number
-            if section in (None, name):
+            name = section(p.channel.number)
+            if touches(sections, name):
                 line = self.settings.get(name)
                 want = (line["baud"], line["parity"], line.get("stop", 1))
                 if want != (p.channel.baud, p.channel.parity, p.channel.stop):
                     p.channel.configure(*want)
-                    self.log.info("RS485-%d set to %d baud, parity %s, %d stop bit(s)" % ((p.channel.number,) + want))
+                    self.log.info("%s set to %d baud, parity %s, %d stop bit(s)" % ((label(p.channel.number),) + want))
 
     def communicating(self, channel):
         """Devices answering on RS485-``channel`` (1-3): what its LED flashes."""
@@ -62,4 +72,4 @@ class Monitor:
 
     def tasks(self):
         """(name, factory) of each channel's poll loop, for the supervisor."""
-        return [("poller-%d" % p.channel.number, p.run) for p in self.pollers]
+        return [(task_name(p.channel.number), p.run) for p in self.pollers]

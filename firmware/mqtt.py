@@ -36,20 +36,6 @@ def enc_len(n):
             return bytes(out)
 
 
-def dec_len(buf, i=0):
-    """(length, index after the field) from ``buf`` at ``i``; None when incomplete."""
-    n = shift = 0
-    for k in range(4):
-        if i + k >= len(buf):
-            return None
-        b = buf[i + k]
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return n, i + k + 1
-        shift += 7
-    raise MQTTError("bad remaining length")
-
-
 def enc_str(s):
     """A UTF-8 string (or bytes) with its u16 length."""
     b = s.encode() if isinstance(s, str) else bytes(s)
@@ -83,12 +69,6 @@ def publish_head(topic, size, qos=0, retain=False, pid=0, dup=False):
     pid = struct.pack(">H", pid) if qos else b""
     first = 0x30 | qos << 1 | (1 if retain else 0) | (8 if dup else 0)
     return bytes([first]) + enc_len(len(t) + len(pid) + size) + t + pid
-
-
-def publish_packet(topic, payload, qos=0, retain=False, pid=0, dup=False):
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return publish_head(topic, len(payload), qos, retain, pid, dup) + payload
 
 
 def subscribe_packet(pid, topics):
@@ -313,13 +293,15 @@ class MQTTClient:
         try:
             while True:
                 first = (await self._r.readexactly(1))[0]
-                n = shift = 0
+                n = shift = 0  # the remaining length (enc_len's field), read as it arrives
                 while True:
                     b = (await self._r.readexactly(1))[0]
                     n |= (b & 0x7F) << shift
-                    shift += 7
                     if not b & 0x80:
                         break
+                    shift += 7
+                    if shift > 21:  # 4 bytes at most (spec 2.2.3)
+                        raise MQTTError("bad remaining length")
                 body = await self._r.readexactly(n) if n else b""
                 self._last_rx = ticks_ms()
                 self._dispatch(first, body)

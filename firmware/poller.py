@@ -79,14 +79,14 @@ class Device:
 class Poller:
     """The poll loop of one channel (a modbus.Channel); ``devices`` are its Device objects."""
 
-    def __init__(self, channel, log, maps):
+    def __init__(self, channel, log, maps, alive=None):
         self.channel = channel
         self.log = log
         self.maps = maps
         self.devices = []
         self.sweeps = 0
         self.sweep_ms = None  # how long the last pass over the due devices took
-        self.alive = None  # called after each poll and each nap: the watchdog's sign of progress
+        self.alive = alive  # called after each poll and each nap: the watchdog's sign of progress
         self.on_change = None  # on_change(device, fields): went online or offline (the uplink's events)
         self.on_poll = None  # on_poll(device): after each good poll
         self.interval_ms = None  # every device's poll interval when set (tests), else its map's

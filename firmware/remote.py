@@ -19,6 +19,7 @@ import asyncio
 import json
 
 from firmware.modbus.errors import ModbusError
+from firmware.rs485 import label
 
 _RANGES = {"u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF)}
 
@@ -112,5 +113,5 @@ class Remote:
         except ModbusError as exc:
             self._answer(cid, "device: %s" % exc)
             return
-        self.log.info("remote setting: RS485-%d address %d %s = %d" % (dev.channel, dev.address, pt.name, raw))
+        self.log.info("remote setting: %s address %d %s = %d" % (label(dev.channel), dev.address, pt.name, raw))
         self._answer(cid, channel=dev.channel, address=dev.address, point=pt.name, register=pt.address, raw=raw)

@@ -2,7 +2,9 @@
 and ``Settings``, the copy on the flash (``store.Store``: atomic, checksummed, previous copy kept).
 
 This is the one defaults-and-limits module: the web pages read ``SCHEMA``/``describe()`` and send
-changes through ``Settings.update``, so a form and the store can never disagree on a limit.
+changes through ``Settings.update_many`` (several sections in one write: all or nothing), so a form
+and the store can never disagree on a limit. The serial lines' facts come from ``rs485.py``, the
+device rules from ``devices.py``, the kinds of value from ``fields.py``.
 
 Sections (manual chapters in brackets): ``login`` [4.2], ``rs485_1``..``rs485_3`` [4.5],
 ``network`` [4.1, 4.6], ``server`` [5, 6.2], ``button`` [2.1.1, 6.1], ``clock``, ``devices`` [4.4].
@@ -17,17 +19,19 @@ defaults (a new field needs no migration); a structural change bumps ``SCHEMA_VE
 step to ``MIGRATIONS``.
 """
 
+from firmware import devices as _devices
 from firmware import passwords
+from firmware.errors import NotApplied, SettingsError
+from firmware.fields import PRINTABLE, check, dotted, only, parse_ip, prefix
 from firmware.log import log as _default_log
+from firmware.rs485 import BAUD_RATES, DEFAULT_BAUD, PARITIES, SECTIONS, STOP_BITS
 from firmware.store import Store
+
+# SettingsError, NotApplied, check and parse_ip are the callers' names for them here too.
+__all__ = ["SettingsError", "NotApplied", "Settings", "check", "parse_ip", "touches", "DEFAULTS_RESTORED"]
 
 SCHEMA_VERSION = 2
 
-BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-PARITIES = ("N", "E", "O")
-CHANNELS = (1, 2, 3)
-MAX_DEVICES_PER_CHANNEL = 20  # manual 3.3.1: 60 devices, 20 per channel
-MAX_DEVICES = 60
 DEFAULT_USER = "admin"  # manual 4.2: admin / admin; stored only as a hash, changed at first login
 DEFAULT_PASSWORD = "admin"
 PASSWORD_MIN = 8
@@ -35,19 +39,23 @@ PASSWORD_MAX = 64
 
 # field: (kind, default, a, b); a/b are min/max for int/text/name, the allowed values for choice.
 _PORT = {
-    "baud": ("choice", 9600, BAUD_RATES, None),  # manual 4.5: 9600, like every ATESS device
+    "baud": ("choice", DEFAULT_BAUD, BAUD_RATES, None),
     "parity": ("choice", "N", PARITIES, None),
-    "stop": ("choice", 1, (1, 2), None),
+    "stop": ("choice", 1, STOP_BITS, None),
 }
 SCHEMA = {
     "login": {
         "user": ("name", DEFAULT_USER, 1, 30),
         "password": ("record", None, None, None),  # defaults() fills in the hash of "admin"
         "must_change": ("bool", True, None, None),  # the web login forces a new password
+        # The stored settings were unreadable and these are the factory defaults: said on the login
+        # screen, in the status' problems and the log until the user acknowledges it.
+        "defaults_restored": ("bool", False, None, None),
     },
-    "rs485_1": _PORT,
-    "rs485_2": _PORT,
-    "rs485_3": _PORT,
+}
+for _name in SECTIONS:  # rs485_1..3
+    SCHEMA[_name] = _PORT
+SCHEMA.update({
     "network": {
         "dhcp": ("bool", True, None, None),  # manual 4.6.1: DHCP on from the factory
         "ip": ("ip", "192.168.0.254", None, None),  # manual 4.2: the default static address
@@ -86,136 +94,13 @@ SCHEMA = {
     "clock": {
         "ntp_server": ("host", "pool.ntp.org", 0, 253),  # empty: no NTP
     },
-}
-_DEVICE = {
-    # A register map's name (firmware/maps/<type>.json): adding a map file adds a type, so the
-    # list is not fixed here; firmware/devices.py refuses types with no map when adding.
-    "type": ("name", None, 1, 32),
-    "channel": ("choice", None, CHANNELS, None),
-    "address": ("int", None, 1, 247),  # Modbus unicast addresses
-}
-_INTERNAL = ("login.password", "login.must_change")  # only set_password changes these
-
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_HOST_CHARS = _NAME_CHARS + "-"
-_TOPIC_CHARS = _NAME_CHARS + "_-./"
-_PRINTABLE = "".join(chr(c) for c in range(32, 127))
-
-
-class SettingsError(ValueError):
-    """A rejected value: ``field`` (e.g. "network.ip"), ``message`` (the rule), ``code``."""
-
-    def __init__(self, field, message, code="invalid"):
-        super().__init__("%s: %s" % (field, message))
-        self.field = field
-        self.message = message
-        self.code = code
-
+})
+_DEVICE = _devices.FIELDS
+# Only these methods change these fields.
+_INTERNAL = {"login.password": "set_password", "login.must_change": "set_password",
+             "login.defaults_restored": "acknowledge_defaults"}
 
 # --- rules --------------------------------------------------------------------------------------
-
-
-def parse_ip(text):
-    """The 32-bit value of a dotted IPv4 address, or None."""
-    parts = text.split(".") if isinstance(text, str) else ()
-    if len(parts) != 4:
-        return None
-    n = 0
-    for p in parts:
-        if not p or len(p) > 3 or not _only(p, "0123456789") or (len(p) > 1 and p[0] == "0"):
-            return None
-        if int(p) > 255:
-            return None
-        n = (n << 8) | int(p)
-    return n
-
-
-def _only(text, chars):
-    for c in text:
-        if c not in chars:
-            return False
-    return True
-
-
-def _is_host(text):
-    if parse_ip(text) is not None:
-        return True
-    labels = text.split(".")
-    if _only(text, "0123456789."):
-        return False  # looks like an address but is not one
-    for label in labels:
-        if not 1 <= len(label) <= 63 or not _only(label, _HOST_CHARS) or "-" in (label[0], label[-1]):
-            return False
-    return True
-
-
-def check(spec, v):
-    """None if value ``v`` fits field ``spec``, else (code, message)."""
-    kind, _, a, b = spec
-    if kind == "int":
-        if not isinstance(v, int) or isinstance(v, bool) or not a <= v <= b:
-            return "range", "must be a whole number from %d to %d" % (a, b)
-    elif kind == "choice":
-        if isinstance(v, bool) or v not in a:
-            return "choice", "must be one of %s" % ", ".join(str(c) for c in a)
-    elif kind == "bool":
-        if not isinstance(v, bool):
-            return "type", "must be true or false"
-    elif not isinstance(v, str):
-        return "type", "must be text"
-    elif kind == "text":
-        if not a <= len(v) <= b or not _only(v, _PRINTABLE):
-            return "format", "must be %d to %d printable ASCII characters" % (a, b)
-    elif kind == "pem":
-        if len(v) > b:
-            return "format", "must be at most %d characters" % b
-        if v and not _is_pem(v):
-            return "format", "must be a PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)"
-    elif kind == "name":
-        if not a <= len(v) <= b or not _only(v, _NAME_CHARS + "._-"):
-            return "format", "must be %d to %d letters, digits, '.', '_' or '-'" % (a, b)
-    elif kind == "host":
-        if v == "" and a == 0:
-            return None
-        if len(v) > b or not _is_host(v):
-            return "format", "must be a host name or an IPv4 address" + (" (or empty)" if a == 0 else "")
-    elif kind == "topic":
-        if not a <= len(v) <= b or not _only(v, _TOPIC_CHARS) or "/" in (v[0], v[-1]) or "//" in v:
-            return "format", ("must be %d to %d letters, digits, '_', '-', '.' or '/', without a leading, "
-                              "trailing or double '/'" % (a, b))
-    elif kind == "ip":
-        n = parse_ip(v)
-        if n is None:
-            return "format", "must be a dotted IPv4 address"
-        if n >> 24 in (0, 127) or n >> 24 >= 224:
-            return "format", "must be a unicast address (not 0.x, 127.x or 224.0.0.0 and above)"
-    elif kind == "mask":
-        n = parse_ip(v)
-        if n is None or _prefix(n) is None or not 1 <= _prefix(n) <= 30:
-            return "format", "must be a subnet mask of 1 to 30 leading one bits, e.g. 255.255.255.0"
-    elif kind == "record":
-        try:
-            passwords.parse(v)
-        except ValueError:
-            return "format", "must be a password record (set it with set_password)"
-    return None
-
-
-def _is_pem(v):
-    from firmware.mqtt import pem_to_der  # its one user decodes it the same way
-
-    try:
-        return len(pem_to_der(v)) > 0
-    except ValueError:  # not base64
-        return False
-
-
-def _prefix(mask):
-    """The prefix length of a contiguous mask, or None."""
-    inv = ~mask & 0xFFFFFFFF
-    if inv & (inv + 1):
-        return None
-    return 32 - len(bin(inv)) + 2 if inv else 32
 
 
 def _blame(changed, first, other):
@@ -227,7 +112,7 @@ def _cross(section, v, changed):
     """The rules that involve more than one field of a section."""
     if section == "network":
         ip, mask, gw = parse_ip(v["ip"]), parse_ip(v["mask"]), parse_ip(v["gateway"])
-        net, subnet = ip & mask, "%s/%d" % (_dotted(ip & mask), _prefix(mask))
+        net, subnet = ip & mask, "%s/%d" % (dotted(ip & mask), prefix(mask))
         top = net | (~mask & 0xFFFFFFFF)
         where = _blame(changed, "ip", "mask")
         if ip in (net, top):
@@ -242,10 +127,6 @@ def _cross(section, v, changed):
         raise SettingsError("button." + _blame(changed, "restart_s", "factory_s"),
                             "the restart hold (%d s) must be shorter than the factory-reset hold (%d s)"
                             % (v["restart_s"], v["factory_s"]), "order")
-
-
-def _dotted(n):
-    return "%d.%d.%d.%d" % (n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255)
 
 
 def apply(section, current, changes, stored=False):
@@ -264,7 +145,7 @@ def apply(section, current, changes, stored=False):
         if f not in fields:
             raise SettingsError(name, "unknown setting", "unknown")
         if name in _INTERNAL and not stored:
-            raise SettingsError(name, "cannot be set directly; use set_password", "internal")
+            raise SettingsError(name, "cannot be set directly; use " + _INTERNAL[name], "internal")
         bad = check(fields[f], changes[f])
         if bad:
             raise SettingsError(name, bad[1], bad[0])
@@ -274,45 +155,14 @@ def apply(section, current, changes, stored=False):
 
 
 def check_devices(devices):
-    """A validated copy of a device list ``[{type, channel, address}]``; SettingsError if not."""
-    if not isinstance(devices, list):
-        raise SettingsError("devices", "must be a list", "type")
-    out, used, count = [], [], {}
-    for i, d in enumerate(devices):
-        where = "devices[%d]" % i
-        if not isinstance(d, dict):
-            raise SettingsError(where, "must be an object with type, channel and address", "type")
-        for k in sorted(d):
-            if k not in _DEVICE:
-                raise SettingsError("%s.%s" % (where, k), "unknown setting", "unknown")
-        for k in ("type", "channel", "address"):
-            if k not in d:
-                raise SettingsError("%s.%s" % (where, k), "is missing", "missing")
-            bad = check(_DEVICE[k], d[k])
-            if bad:
-                raise SettingsError("%s.%s" % (where, k), bad[1], bad[0])
-        ch, addr = d["channel"], d["address"]
-        # Manual 4.4.1: "the 485 communication address of all connected devices cannot be
-        # repeated": one address, one device, whichever channel it is on.
-        for other_ch, other_addr in used:
-            if other_addr == addr:
-                raise SettingsError(where + ".address", "address %d is already used on RS485-%d"
-                                    % (addr, other_ch), "duplicate")
-        count[ch] = count.get(ch, 0) + 1
-        if count[ch] > MAX_DEVICES_PER_CHANNEL:
-            raise SettingsError(where + ".channel", "RS485-%d already has %d devices"
-                                % (ch, MAX_DEVICES_PER_CHANNEL), "full")
-        if len(used) >= MAX_DEVICES:  # unreachable with 3 x 20, kept as the manual's own limit
-            raise SettingsError(where, "the logger already has %d devices" % MAX_DEVICES, "full")
-        used.append((ch, addr))
-        out.append({"type": d["type"], "channel": ch, "address": addr})
-    return out
+    """A validated copy of a device list ``[{type, channel, address}]``; DeviceError if not."""
+    return _devices.check_list(devices)
 
 
 def check_new_password(password, user):
     """SettingsError unless ``password`` is acceptable as a new login password."""
     if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX \
-            or not _only(password, _PRINTABLE):
+            or not only(password, PRINTABLE):
         raise SettingsError("login.password", "must be %d to %d printable ASCII characters"
                             % (PASSWORD_MIN, PASSWORD_MAX), "format")
     if password == user:
@@ -375,7 +225,7 @@ def _from_v1(old):
     new = {"login": {"user": user, "password": record,
                      "must_change": user == DEFAULT_USER and passwords.verify(DEFAULT_PASSWORD, record)}}
     for i, baud in enumerate(old.get("baud", ())):
-        new["rs485_%d" % (i + 1)] = {"baud": baud}
+        new[SECTIONS[i]] = {"baud": baud}
     net = {"dhcp": bool(old.get("dhcp", 1))}
     for k in ("ip", "mask", "gateway", "dns"):
         if k in old:
@@ -426,12 +276,27 @@ def describe():
 # --- the copy on the flash ----------------------------------------------------------------------
 
 
+def touches(sections, *names):
+    """True if a save of ``sections`` (a watcher's argument; None: all) concerns any of ``names``."""
+    if sections is None:
+        return True
+    for name in names:
+        if name in sections:
+            return True
+    return False
+
+
+DEFAULTS_RESTORED = "the stored settings were unreadable: the logger runs on the factory defaults"
+
+
 class Settings:
     """The settings in folder ``root`` (``board.flash.root``), loaded at construction.
 
     ``status`` says where they came from: "ok", "previous copy" (the current file was damaged),
     "migrated from vN", "previous copy, migrated from vN", "defaults: no settings stored" or
     "defaults: stored settings unreadable". Defaults are never written until something changes.
+    ``defaults_restored`` stays true after a fall back to the defaults, across saves and restarts,
+    until ``acknowledge_defaults()``.
     """
 
     def __init__(self, root, log=None, store=None):
@@ -443,7 +308,9 @@ class Settings:
         self.load()
 
     def watch(self, func):
-        """Calls ``func(section)`` after every save ("devices", "network", ...; None: all, a reset)."""
+        """Calls ``func(sections)`` once after every save: a tuple of the sections saved ("devices",
+        "network", ...), or None for all of them (a reset). One that raises is logged, the others
+        still run, and the change answers ``NotApplied``."""
         self._watchers.append(func)
 
     def load(self):
@@ -452,6 +319,7 @@ class Settings:
         if data is None:
             self.data = defaults()
             self.status = "defaults: " + ("no settings stored" if source == "missing" else "stored settings unreadable")
+            self.data["login"]["defaults_restored"] = source != "missing"
         else:
             self.data = data
             self.status = "ok" if source == "current" else "previous copy"
@@ -463,7 +331,14 @@ class Settings:
                     self.log.error("settings: cannot save the migrated settings: %r" % exc)
         if self.status != "ok":
             self.log.warning("settings: " + self.status)
+        if self.defaults_restored:
+            self.log.warning("settings: %s until acknowledged on the web page" % DEFAULTS_RESTORED)
         return self.status
+
+    @property
+    def defaults_restored(self):
+        """True from a fall back to the factory defaults (unreadable settings) until acknowledged."""
+        return self.data["login"]["defaults_restored"]
 
     def get(self, section):
         """A copy of one section (a dict; "devices": a list of dicts)."""
@@ -479,13 +354,32 @@ class Settings:
         Nothing is written when the values are already stored. SettingsError leaves everything
         (memory and flash) as it was.
         """
-        if section == "devices":
-            return self.replace_devices(changes)
-        return self._save(section, apply(section, self.data[section] if section in SCHEMA else {}, changes))
+        return self.update_many({section: changes})
+
+    def update_many(self, changes):
+        """Validates the changes to several sections (``{section: changes}``; "devices": the whole
+        list) and saves them all in one write of the flash: all or nothing, under a power cut too.
+
+        True if the flash was written. SettingsError: nothing changed, in memory or on the flash.
+        Each watcher hears of the saved sections once; ``NotApplied`` if one of them failed.
+        """
+        if not isinstance(changes, dict):
+            raise SettingsError("settings", "changes must be an object of section: changes", "type")
+        data = dict(self.data)
+        saved = []
+        for section in sorted(changes):  # sorted: the same first error on both runtimes
+            if section == "devices":
+                new = check_devices(changes[section])
+            else:
+                new = apply(section, self.data[section] if section in SCHEMA else {}, changes[section])
+            if new != data[section]:
+                data[section] = new
+                saved.append(section)
+        return bool(saved) and self._save(tuple(saved), data)
 
     def replace_devices(self, devices):
         """Validates and saves the whole device list; True if the flash was written."""
-        return self._save("devices", check_devices(devices))
+        return self.update_many({"devices": devices})
 
     def check_password(self, user, password):
         """True if ``user``/``password`` is the login (the hash runs for a wrong user too)."""
@@ -505,26 +399,56 @@ class Settings:
         check_new_password(new, login["user"])
         login["password"] = passwords.hash_password(new)
         login["must_change"] = False
-        self._save("login", login)
+        self._save_login(login)
         self.log.info("settings: login password changed")
+
+    def acknowledge_defaults(self):
+        """The user has seen that the factory defaults replaced unreadable settings; True if that
+        was pending."""
+        if not self.defaults_restored:
+            return False
+        login = dict(self.data["login"])
+        login["defaults_restored"] = False
+        self._save_login(login)
+        self.log.info("settings: the fall back to the factory defaults was acknowledged")
+        return True
 
     def factory_reset(self):
         """Every section back to its default, the previous copy deleted; identity is another file."""
         self.log.warning("factory reset: settings back to defaults (identity kept)")
-        self._save(None, defaults())
+        failed = None
+        try:
+            self._save(None, defaults())
+        except NotApplied as exc:  # saved all the same: the previous copy must go too
+            failed = exc
         self.store.forget_previous()
+        if failed:
+            raise failed
 
-    def _save(self, section, value):
-        data = dict(self.data) if section else value
-        if section:
-            if data[section] == value:
-                return False
-            data[section] = value
+    def _save_login(self, login):
+        data = dict(self.data)
+        data["login"] = login
+        self._save(("login",), data)
+
+    def _save(self, sections, data):
+        """Writes ``data`` (all sections) once; then tells each watcher about ``sections``."""
         written = self.store.save(SCHEMA_VERSION, data)
         self.data = data
         self.status = "ok"
         if written:
-            self.log.info("settings: %s saved" % (section or "all"))
-            for func in self._watchers:
-                func(section)
+            self.log.info("settings: %s saved" % (", ".join(sections) if sections else "all"))
+            self._notify(sections)
         return written
+
+    def _notify(self, sections):
+        failed = None
+        for func in self._watchers:
+            try:
+                func(sections)
+            except Exception as exc:  # the others must still hear of it
+                self.log.exception("settings: %s saved, but not applied" % ", ".join(sections or ("all",)), exc)
+                failed = failed or exc
+        if failed is not None:
+            raise NotApplied(sections[0] if sections else "settings",
+                             "saved, but the logger could not apply it (%s); it applies at the next restart"
+                             % failed)

@@ -24,11 +24,14 @@ def frame(seq, payload):
 class Uplink:
     """``server`` is the settings' "server" section; ``serial``/``check_code`` the identity.
 
-    ``render(seq, record) -> (topic, payload)`` turns a spool record into a message (None: not
-    yet); ``online()`` says whether the network is up (the settings' address held); ``handlers``
-    maps a subscribed topic to ``fn(payload)``; ``extras(everything)`` (optional) yields (topic,
-    payload, retain) to publish after each connect and after ``refresh()`` (discovery); ``post`` queues a
-    message that is not a record (command results); ``now()`` gives Unix seconds or None.
+    ``parts(uplink)`` (optional; called again at every ``configure``, as the topics hang on the
+    server's settings) gives ``(render, handlers, extras)``: ``render(seq, record) -> (topic,
+    payload)`` turns a spool record into a message (None: not yet; default: the record as JSON on
+    ``topic_data``); ``handlers`` maps a subscribed topic to ``fn(payload)``; ``extras(everything)``
+    (or None) yields (topic, payload, retain) to publish after each connect and after ``refresh()``
+    (discovery). ``online()`` says whether the network is up (the settings' address held);
+    ``post`` queues a message that is not a record (command results); ``now()`` gives Unix seconds
+    or None; ``alive()`` is called on each pass of the loop (the watchdog's sign of progress).
     """
 
     min_backoff_ms = 1000
@@ -37,17 +40,15 @@ class Uplink:
     batch = 4  # messages rendered at a time: each is alive until written (heap)
     outbox_max = 16
 
-    def __init__(self, spool, server, serial, check_code, log, render=None, now=None, online=None):
+    def __init__(self, spool, server, serial, check_code, log, now=None, online=None, parts=None, alive=None):
         self.spool = spool
         self.serial = serial
         self.check_code = check_code
         self.log = log
-        self.render = render or (lambda seq, rec: (self.topic_data, frame(seq, rec)))
         self.now = now or (lambda: None)
         self.online = online or (lambda: True)
-        self.handlers = {}
-        self.extras = None
-        self.alive = None  # called on each pass of the loop: the watchdog's sign of progress
+        self._parts = parts
+        self.alive = alive  # called on each pass of the loop: the watchdog's sign of progress
         self._wake = asyncio.Event()
         self._buf = bytearray(1024)  # the MQTT client's packing buffer, made once (see mqtt.send_many)
         self.configure(server)
@@ -73,6 +74,10 @@ class Uplink:
         base = "%s/%s/" % (server["topic_prefix"], self.serial_name)
         self.base = base
         self.topic_data, self.topic_status, self.topic_cmd = base + "data", base + "status", base + "cmd"
+        if self._parts:
+            self.render, self.handlers, self.extras = self._parts(self)
+        else:
+            self.render, self.handlers, self.extras = (lambda seq, rec: (self.topic_data, frame(seq, rec))), {}, None
         self._changed = True
         self.kick()
 

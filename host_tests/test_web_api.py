@@ -89,7 +89,7 @@ READS = ["/api/status", "/api/devices", "/api/log"]
 # The only routes open without a session, and the only ones a session that must first set a new
 # password may use. Every other route the app registers must refuse both: a new route is checked
 # by being registered, never by being added to a list here.
-PUBLIC = {"/api/login", "/api/logout", "/api/health"}
+PUBLIC = {"/api/login", "/api/logout", "/api/health", "/api/notice"}  # notice: the login screen says why
 MUST_CHANGE_OK = {"/api/password", "/api/logout", "/api/session"}
 FORGED = "0" * 32 + "." + "0" * 64
 

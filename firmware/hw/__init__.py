@@ -28,5 +28,7 @@ A board (``Board`` in each module) has:
 - ``reset(cause)``: record why, then restart; ``reset_cause()``: why the last start happened.
 """
 
-LED_NAMES = ("power", "network", "status", "rs485_1", "rs485_2", "rs485_3")
+from firmware.rs485 import SECTIONS
+
+LED_NAMES = ("power", "network", "status") + SECTIONS  # an RS485 LED is named like its channel's settings
 RESET_CAUSES = ("power-on", "requested", "watchdog", "crash")

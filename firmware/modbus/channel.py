@@ -18,9 +18,8 @@ from firmware import wire
 from firmware.compat import sleep_ms, ticks_diff, ticks_ms, ticks_us
 from firmware.modbus import frame
 from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusError, ReplyTimeout, RequestError
+from firmware.rs485 import BAUD_RATES, PARITIES, STOP_BITS, UART_PARITY
 
-BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity values
 _BUF = const(260)
 
 
@@ -69,9 +68,9 @@ class Channel:
         if baud not in BAUD_RATES:
             raise RequestError("baud rate %r not one of %s" % (baud, ", ".join(str(b) for b in BAUD_RATES)))
         if parity not in PARITIES:
-            raise RequestError("parity %r not one of N, E, O" % (parity,))
-        if stop not in (1, 2):
-            raise RequestError("stop bits %r not 1 or 2" % (stop,))
+            raise RequestError("parity %r not one of %s" % (parity, ", ".join(PARITIES)))
+        if stop not in STOP_BITS:
+            raise RequestError("stop bits %r not one of %s" % (stop, ", ".join(str(s) for s in STOP_BITS)))
         self._pending = (baud, parity, stop)
         if not self._lock.locked():
             self._apply_line()
@@ -82,8 +81,8 @@ class Channel:
         self.baud = baud
         self.parity = parity
         self.stop = stop
-        self.port.configure(baud, PARITIES[parity], stop)
-        self._t35 = wire.t35_us(baud, PARITIES[parity], stop)
+        self.port.configure(baud, UART_PARITY[parity], stop)
+        self._t35 = wire.t35_us(baud, UART_PARITY[parity], stop)
         # Gap allowed between two characters of one reply. The spec's t1.5 is below the board's
         # 10 ms scheduler tick at most rates, so a reply is cut only by a silence past t3.5 plus
         # the tick: a late byte then starts no new frame, it is a broken one.

@@ -4,22 +4,8 @@
 native emitter exists (the board, the unix port), else the table-driven plain Python one.
 """
 
-from array import array
-
 from firmware.compat import MICROPYTHON
-
-
-def _make_table():
-    table = array("H", [0] * 256)
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table[i] = crc
-    return table
-
-
-TABLE = _make_table()
+from firmware.modbus.crc_table import TABLE
 
 
 def crc16_table(buf, n):

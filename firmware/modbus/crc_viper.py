@@ -6,7 +6,7 @@ cannot run: ``ptr8`` exists only inside viper code).
 
 import micropython
 
-from firmware.modbus.crc import TABLE
+from firmware.modbus.crc_table import TABLE
 
 
 @micropython.viper

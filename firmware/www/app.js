@@ -18,7 +18,17 @@ async function api(method, path, body) {
   return data;
 }
 
+async function notice(view) {
+  // A fall back to the factory defaults is said on every screen, the login first, until acknowledged.
+  try {
+    const n = (await api("GET", "/api/notice")).notice;
+    $("#notice").hidden = !n; $("#notice span").textContent = n || "";
+    $("#ack").hidden = view !== "app";
+  } catch (e) { /* said again at the next screen */ }
+}
+
 function show(view) {
+  notice(view);
   $("#login").hidden = view !== "login";
   $("#newpw").hidden = view !== "newpw";
   $("#app").hidden = view !== "app";
@@ -45,7 +55,7 @@ function fmtS(s) {
 
 function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
 
-let server = "";
+let server = "", channels = [];
 async function refresh() {
   try {
     const st = await api("GET", "/api/status"), n = st.network, dv = st.devices;
@@ -74,7 +84,7 @@ async function refresh() {
       const tr = document.createElement("tr"), b = d.bus || {};
       tr.dataset.address = d.address;
       cell(tr, d.type + (d.model ? " (" + d.model + ")" : ""));
-      cell(tr, "RS485-" + d.channel); cell(tr, d.address);
+      cell(tr, (channels.find((c) => c.number === d.channel) || { label: d.channel }).label); cell(tr, d.address);
       cell(tr, (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : ""));
       cell(tr, d.online ? "online" : "offline", d.online ? "on" : "off");
       cell(tr, d.last_seen_s === null ? "never" : d.last_seen_s + " s ago");
@@ -100,11 +110,15 @@ async function load() {
     for (const t of meta.types) { const o = document.createElement("option"); o.value = o.textContent = t; types.appendChild(o); }
     const ser = await api("GET", "/api/settings/serial"), ports = $("#ports");
     ports.textContent = "";
-    for (const ch of [1, 2, 3]) {
+    channels = meta.channels;
+    const chs = $("#channels");
+    chs.textContent = "";
+    for (const ch of channels) { const o = document.createElement("option"); o.value = ch.number; o.textContent = ch.label; chs.appendChild(o); }
+    for (const ch of channels) {
       const l = document.createElement("label"), s = document.createElement("select");
-      l.textContent = "RS485-" + ch + " "; s.name = "rs485_" + ch;
-      for (const b of meta.limits.rs485_1.baud.choices) { const o = document.createElement("option"); o.value = o.textContent = b; s.appendChild(o); }
-      s.value = ser["rs485_" + ch].baud; l.appendChild(s); ports.appendChild(l);
+      l.textContent = ch.label + " "; s.name = ch.section;
+      for (const b of meta.limits[ch.section].baud.choices) { const o = document.createElement("option"); o.value = o.textContent = b; s.appendChild(o); }
+      s.value = ser[ch.section].baud; l.appendChild(s); ports.appendChild(l);
     }
     fill($("#net"), await api("GET", "/api/settings/network"));
     const srv = await api("GET", "/api/settings/server");
@@ -141,7 +155,7 @@ on("#dev", async (f, btn) => {
 });
 on("#serial", async (f) => {
   const body = {};
-  for (const ch of [1, 2, 3]) body["rs485_" + ch] = { baud: +f.elements["rs485_" + ch].value };
+  for (const ch of channels) body[ch.section] = { baud: +f.elements[ch.section].value };
   await api("PUT", "/api/settings/serial", body); say("Baud rates saved");
 });
 on("#net", async (f) => {
@@ -156,6 +170,10 @@ on("#srv", async (f) => {
   if (f.password.value) body.password = f.password.value;
   const r = await api("PUT", "/api/settings/server", body);
   server = r.host ? r.host + ":" + r.port : ""; f.password.value = ""; say("Server settings saved");
+});
+$("#ack").addEventListener("click", async () => {
+  try { await api("POST", "/api/settings/acknowledge-defaults", { confirm: true }); say("Acknowledged"); notice("app"); refresh(); }
+  catch (e) { fail(e); }
 });
 $("#logout").addEventListener("click", async () => { try { await api("POST", "/api/logout"); } catch (e) { /* gone anyway */ } say("Logged out"); show("login"); });
 $("#restart").addEventListener("click", async () => {

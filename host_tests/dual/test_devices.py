@@ -95,3 +95,30 @@ def test_a_device_whose_map_is_gone_can_still_be_deleted():
     assert "unknown device type" in str(raises(DeviceError, dev.add, "retired_meter", 3, 41))
     assert dev.delete("retired_meter", 3, 40)["type"] == "retired_meter"
     assert dev.list() == []
+
+
+def test_one_set_of_rules_for_adding_and_for_a_whole_list_with_the_same_words_and_codes():
+    from firmware.settings import SettingsError
+
+    dev, root = _devices()
+    dev.add("atess_inverter", 1, 5)
+    for a in range(100, 120):  # RS485-2 full
+        dev.add("bcu_battery", 2, a)
+    cases = (  # (add args, the list entry it stands for, field, code, words)
+        (("bcu_battery", 3, 5), "address", "duplicate", "address 5 is already used by the atess_inverter on RS485-1"),
+        (("bcu_battery", 2, 200), "channel", "full", "RS485-2 already has 20 devices"),
+        (("bcu_battery", 4, 9), "channel", "choice", "must be RS485-1, 2 or 3 (1, 2 or 3)"),
+        (("bcu_battery", 1, 248), "address", "range", "must be a whole number from 1 to 247"),
+    )
+    before = _raw(root)
+    for (type_, ch, addr), field, code, words in cases:
+        added = raises(DeviceError, dev.add, type_, ch, addr)
+        listed = raises(SettingsError, dev.settings.replace_devices,
+                        dev.list() + [{"type": type_, "channel": ch, "address": addr}])
+        assert isinstance(listed, DeviceError) and (added.code, listed.code) == (code, code), (added, listed)
+        assert added.field == field and listed.field == "devices[21].%s" % field, (added.field, listed.field)
+        assert words in added.message and words in listed.message, (added.message, listed.message)
+    assert _raw(root) == before
+    assert raises(DeviceError, dev.delete, "bcu_battery", 1, 5).code == "mismatch"
+    assert raises(DeviceError, dev.delete, "bcu_battery", 1, 6).code == "not_found"
+    assert raises(DeviceError, dev.add, "pv_inverter", 1, 6).code == "unknown_type"

@@ -113,17 +113,17 @@ _INVALID = (
 
 _BAD_DEVICES = (
     ([{"type": "pv inverter", "channel": 1, "address": 1}], "devices[0].type: must be 1 to 32 letters"),
-    ([{"type": "bcu_battery", "channel": 4, "address": 1}], "devices[0].channel: must be one of 1, 2, 3"),
+    ([{"type": "bcu_battery", "channel": 4, "address": 1}], "devices[0].channel: must be RS485-1, 2 or 3 (1, 2 or 3)"),
     ([{"type": "bcu_battery", "channel": 1, "address": 248}], "devices[0].address: must be a whole number from "
                                                               "1 to 247"),
     ([{"type": "bcu_battery", "channel": 1, "address": 0}], "devices[0].address: must be a whole number"),
     ([{"type": "bcu_battery", "channel": 1}], "devices[0].address: is missing"),
     ([{"type": "bcu_battery", "channel": 1, "address": 1, "name": "x"}], "devices[0].name: unknown setting"),
     ([{"type": "bcu_battery", "channel": 1, "address": 5}, {"type": "mbms_battery", "channel": 1, "address": 5}],
-     "devices[1].address: address 5 is already used on RS485-1"),
+     "devices[1].address: address 5 is already used by the bcu_battery on RS485-1"),
     # manual 4.4.1: unique across all connected devices, not only on one bus
     ([{"type": "bcu_battery", "channel": 1, "address": 5}, {"type": "mbms_battery", "channel": 3, "address": 5}],
-     "devices[1].address: address 5 is already used on RS485-1"),
+     "devices[1].address: address 5 is already used by the bcu_battery on RS485-1"),
     ([{"type": "atess_inverter", "channel": 2, "address": a} for a in range(1, 22)],
      "devices[20].channel: RS485-2 already has 20 devices"),
     (["atess_inverter"], "devices[0]: must be an object with type, channel and address"),
@@ -168,7 +168,7 @@ def test_valid_changes_are_stored_and_identical_ones_write_nothing():
     assert s.update("devices", devices[:1]) and not s.update("devices", devices[:1])
     assert s.replace_devices(devices) and s.update("clock", {"ntp_server": "10.0.0.1"})
     s.factory_reset()
-    assert seen == ["devices", "devices", "clock", None], seen
+    assert seen == [("devices",), ("devices",), ("clock",), None], seen
     s.replace_devices(devices)
     s.update("network", {"dhcp": False, "ip": "10.1.2.3", "mask": "255.255.0.0", "gateway": "10.1.0.1"})
     s.update("rs485_3", {"baud": 115200, "parity": "E"})
@@ -327,3 +327,87 @@ def test_a_stored_file_with_a_bad_device_entry_keeps_everything_else():
     assert again.check_password("admin", "a-long-password")
     assert again.get("devices") == [{"type": "atess_inverter", "channel": 1, "address": 5},
                                     {"type": "bcu_battery", "channel": 2, "address": 6}]
+
+
+def test_update_many_is_one_write_all_or_nothing_and_one_call_per_watcher():
+    root, s = _fresh()
+    seen = []
+    s.watch(seen.append)
+    writes = s.store.writes
+    assert s.update_many({"rs485_1": {"baud": 19200}, "rs485_2": {"baud": 19200, "parity": "E"},
+                          "rs485_3": {"stop": 2}, "devices": [{"type": "bcu_battery", "channel": 2, "address": 4}]})
+    assert s.store.writes == writes + 1, "one request, one write of the flash"
+    assert seen == [("devices", "rs485_1", "rs485_2", "rs485_3")], seen
+    again = Settings(root, log=_quiet())
+    assert [again.get(n) for n in ("rs485_1", "rs485_2", "rs485_3")] == [
+        {"baud": 19200, "parity": "N", "stop": 1}, {"baud": 19200, "parity": "E", "stop": 1},
+        {"baud": 9600, "parity": "N", "stop": 2}]
+    assert again.get("devices") == [{"type": "bcu_battery", "channel": 2, "address": 4}]
+    # One bad section: nothing of the others is kept, in memory or on the flash.
+    before, data = _raw(root), dict(s.data)
+    exc = raises(SettingsError, s.update_many, {"rs485_1": {"baud": 4800}, "rs485_2": {"parity": "X"}})
+    assert str(exc) == "rs485_2.parity: must be one of N, E, O" and exc.code == "choice"
+    assert _raw(root) == before and s.data == data and s.get("rs485_1")["baud"] == 19200
+    assert len(seen) == 1 and s.store.writes == writes + 1
+    # Only what differs counts as saved; nothing new: no write, no call.
+    assert s.update_many({"rs485_1": {"baud": 19200}, "clock": {"ntp_server": "10.0.0.1"}})
+    assert seen[-1] == ("clock",) and s.store.writes == writes + 2
+    assert not s.update_many({"rs485_1": {"baud": 19200}}) and len(seen) == 2
+    assert str(raises(SettingsError, s.update_many, ["rs485_1"])) == \
+        "settings: changes must be an object of section: changes"
+
+
+def test_a_watcher_that_raises_is_logged_the_others_still_run_and_the_change_is_kept():
+    from firmware.settings import NotApplied
+
+    root, s = _fresh()
+    first, last = [], []
+    s.watch(first.append)
+
+    def broken(sections):
+        raise OSError("the UART refused 19200 baud")
+
+    s.watch(broken)
+    s.watch(last.append)
+    exc = raises(NotApplied, s.update_many, {"rs485_1": {"baud": 19200}, "rs485_2": {"baud": 19200}})
+    assert isinstance(exc, SettingsError) and exc.code == "not_applied" and exc.field == "rs485_1"
+    assert "saved, but the logger could not apply it" in exc.message and "19200 baud" in exc.message, exc.message
+    assert first == [("rs485_1", "rs485_2")] and last == [("rs485_1", "rs485_2")]
+    logged = [e[2] for e in s.log.recent()]
+    assert any("rs485_1, rs485_2 saved, but not applied" in m for m in logged), logged
+    assert Settings(root, log=_quiet()).get("rs485_2")["baud"] == 19200  # stored: a restart applies it
+
+
+def test_a_fall_back_to_the_defaults_stays_visible_until_acknowledged():
+    root, s = _fresh()
+    assert not s.defaults_restored  # nothing stored yet is no fall back
+    s.update("server", {"host": "one.example.org"})
+    assert not Settings(root, log=_quiet()).defaults_restored
+    for name in ("settings.json", "settings.bak"):
+        if name in os.listdir(root):
+            with open(root + "/" + name, "wb") as f:
+                f.write(b"\x00garbage")
+    s = Settings(root, log=_quiet())
+    assert s.defaults_restored and s.status == "defaults: stored settings unreadable"
+    assert any("runs on the factory defaults until acknowledged" in e[2] for e in s.log.recent())
+    s.set_password("long-password", "admin")  # the forced password change saves ...
+    again = Settings(root, log=_quiet())
+    assert again.status == "ok" and again.defaults_restored  # ... and the notice stays, across a restart
+    assert str(raises(SettingsError, again.update, "login", {"defaults_restored": False})) == \
+        "login.defaults_restored: cannot be set directly; use acknowledge_defaults"
+    assert "defaults_restored" not in describe()["login"]
+    assert again.acknowledge_defaults() and not again.acknowledge_defaults()
+    assert any("acknowledged" in e[2] for e in again.log.recent())
+    assert not Settings(root, log=_quiet()).defaults_restored
+
+
+def test_a_factory_reset_with_a_failing_watcher_still_forgets_the_previous_copy():
+    from firmware.settings import NotApplied
+
+    root, s = _fresh()
+    s.update("server", {"host": "one.example.org"})
+    s.update("server", {"host": "two.example.org"})
+    s.watch(lambda sections: 1 // 0)
+    raises(NotApplied, s.factory_reset)
+    assert sorted(os.listdir(root)) == ["settings.json"], os.listdir(root)
+    assert Settings(root, log=_quiet()).get("server")["host"] == ""

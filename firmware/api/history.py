@@ -13,19 +13,13 @@ import json
 
 from microdot import Response
 
+from firmware.api.common import ApiError
 from firmware.clock import iso
 from firmware.devicemap import json_value
 from firmware.history import DAY_S
 
 MAX_SERIES_S = 31 * DAY_S
 MAX_ENERGY_DAYS = 400
-
-
-class BadArg(ValueError):
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def _digits(text, most=10):
@@ -37,10 +31,10 @@ def _int(args, name, low, high, default=None, what=None):
     text = args.get(name)
     if text is None:
         if default is None:
-            raise BadArg(name, "Give the %s" % (what or name))
+            raise ApiError(400, "Give the %s" % (what or name), name)
         return default
     if not _digits(text) or not low <= int(text) <= high:
-        raise BadArg(name, "The %s must be a whole number from %d to %d" % (what or name, low, high))
+        raise ApiError(400, "The %s must be a whole number from %d to %d" % (what or name, low, high), name)
     return int(text)
 
 
@@ -54,7 +48,7 @@ def _day(args, name, default):
         day = days_from_civil(int(parts[0]), int(parts[1]), int(parts[2]))
         if 0 <= day < 65536 and _date(day) == "%04d-%02d-%02d" % tuple(int(p) for p in parts):
             return day  # a real date (not 2030-02-31), between 1970 and 2149
-    raise BadArg(name, "The date '%s' must be a real date written YYYY-MM-DD" % name)
+    raise ApiError(400, "The date '%s' must be a real date written YYYY-MM-DD" % name, name)
 
 
 def days_from_civil(y, m, d):
@@ -98,9 +92,9 @@ def _points_json(head, points):
     return Response(body=body(), headers={"Content-Type": "application/json"})
 
 
-def register(app, logger, error):
-    """Adds the history routes; ``error(status, message, field)`` makes an error reply."""
-    history = logger.history
+def routes(app, logger):
+    """``logger``: ``history``, ``clock`` and ``monitor`` (read when asked). A bad argument raises
+    ApiError (400)."""
 
     def now():
         return logger.clock.time()
@@ -108,52 +102,49 @@ def register(app, logger, error):
     @app.get("/api/history")
     async def series(request):
         args = request.args
-        try:
-            ch = _int(args, "channel", 1, 3, what="RS485 channel")
-            addr = _int(args, "address", 1, 247, what="device address")
-            point = args.get("point") or ""
-            dev = [d for d in logger.monitor.all_devices() if d.channel == ch and d.address == addr]
-            pt = dev[0].map.point(point) if dev and dev[0].map else None
-            if not dev:
-                raise BadArg("address", "No device is configured at RS485-%d address %d" % (ch, addr))
-            if pt is None or not pt.main:
-                raise BadArg("point", "The device at RS485-%d address %d keeps no history of that value"
-                             % (ch, addr))
-            t = now()
-            t1 = _int(args, "to", 0, 0xFFFFFFFF, t if t is not None else 0, "end time")
-            t0 = _int(args, "from", 0, 0xFFFFFFFF, max(0, t1 - DAY_S), "start time")
-            if t0 > t1 or t1 - t0 > MAX_SERIES_S:
-                raise BadArg("from", "The start must come before the end, at most 31 days earlier")
-        except BadArg as e:
-            return error(400, e.message, e.field)
-        points = ((t, json_value(pt, v)) for t, v in history.series(ch, addr, point, t0, t1))
+        ch, addr, pt = _point(args, logger.monitor.all_devices())
+        t = now()
+        t1 = _int(args, "to", 0, 0xFFFFFFFF, t if t is not None else 0, "end time")
+        t0 = _int(args, "from", 0, 0xFFFFFFFF, max(0, t1 - DAY_S), "start time")
+        if t0 > t1 or t1 - t0 > MAX_SERIES_S:
+            raise ApiError(400, "The start must come before the end, at most 31 days earlier", "from")
+        points = ((t, json_value(pt, v)) for t, v in logger.history.series(ch, addr, pt.name, t0, t1))
         if args.get("format") == "csv":
-            return _csv("RS485-%d-%d-%s" % (ch, addr, point), "time (UTC),%s (%s)\n" % (point, pt.unit),
+            return _csv("RS485-%d-%d-%s" % (ch, addr, pt.name), "time (UTC),%s (%s)\n" % (pt.name, pt.unit),
                         ("%s,%s\n" % (iso(t), v) for t, v in points))
-        return _points_json(json.dumps({"channel": ch, "address": addr, "point": point, "unit": pt.unit,
+        return _points_json(json.dumps({"channel": ch, "address": addr, "point": pt.name, "unit": pt.unit,
                                         "from": t0, "to": t1}), points)
 
     @app.get("/api/energy")
     async def energy(request):
         args = request.args
-        try:
-            ch = _int(args, "channel", 1, 3, 0, "RS485 channel") or None
-            addr = _int(args, "address", 1, 247, 0, "device address") or None
-            t = now()
-            today = (t if t is not None else 0) // DAY_S
-            d1 = _day(args, "to", today)
-            d0 = _day(args, "from", d1 - 29)
-            if d0 > d1 or d1 - d0 >= MAX_ENERGY_DAYS:
-                raise BadArg("from", "The first day must come before the last, at most %d days earlier"
-                             % MAX_ENERGY_DAYS)
-        except BadArg as e:
-            return error(400, e.message, e.field)
-        rows = lambda: history.energy(d0, d1, ch, addr)  # noqa: E731 - read twice, never held whole
+        ch = _int(args, "channel", 1, 3, 0, "RS485 channel") or None
+        addr = _int(args, "address", 1, 247, 0, "device address") or None
+        t = now()
+        d1 = _day(args, "to", (t if t is not None else 0) // DAY_S)
+        d0 = _day(args, "from", d1 - 29)
+        if d0 > d1 or d1 - d0 >= MAX_ENERGY_DAYS:
+            raise ApiError(400, "The first day must come before the last, at most %d days earlier"
+                           % MAX_ENERGY_DAYS, "from")
+        rows = lambda: logger.history.energy(d0, d1, ch, addr)  # noqa: E731 - read twice, never held whole
         if args.get("format") == "csv":
             return _csv("energy", "day,channel,address,counter,kWh\n",
                         ("%s,%d,%d,%s,%s\n" % (_date(day), c, a, k, _kwh(v))
                          for day, c, a, counters in rows() for k, v in counters.items()))
         return _energy_json(d0, d1, rows)
+
+
+def _point(args, devices):
+    """(channel, address, point) the arguments name: a configured device and one of its main values."""
+    ch = _int(args, "channel", 1, 3, what="RS485 channel")
+    addr = _int(args, "address", 1, 247, what="device address")
+    dev = [d for d in devices if d.channel == ch and d.address == addr]
+    if not dev:
+        raise ApiError(400, "No device is configured at RS485-%d address %d" % (ch, addr), "address")
+    pt = dev[0].map.point(args.get("point") or "") if dev[0].map else None
+    if pt is None or not pt.main:
+        raise ApiError(400, "The device at RS485-%d address %d keeps no history of that value" % (ch, addr), "point")
+    return ch, addr, pt
 
 
 def _kwh(v):

@@ -1,0 +1,94 @@
+"""What the API's areas share: the error answer, the typed errors' HTTP statuses, body parsing."""
+
+import asyncio
+import json
+
+from firmware.compat import sleep_ms
+
+MAX_BODY = 2048
+RESET_DELAY_MS = 500  # restart / factory reset / upgrade wait this long so that the reply gets out
+# A refusal's code -> its HTTP status (SettingsError, DeviceError, NotApplied); any other code: 400.
+# "duplicate"/"full": the device list is in the way; "not_applied": saved, but the logger runs on the
+# old settings until a restart (the request was good, the state is not what it asked for).
+STATUS_BY_CODE = {"duplicate": 409, "full": 409, "not_applied": 409}
+
+
+class ApiError(Exception):
+    """A refused request with its HTTP ``status``, the ``field`` at fault and extra ``headers``."""
+
+    def __init__(self, status, message, field=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+def error(status, message, field=None, headers=None):
+    """The answer to a refused request: ``{"error": message, "field": field}``."""
+    h = {"Cache-Control": "no-store"}
+    h.update(headers or {})
+    return {"error": message, "field": field}, status, h
+
+
+def refused(exc):
+    """The answer to a SettingsError (or DeviceError, NotApplied): its code decides the status."""
+    return error(STATUS_BY_CODE.get(exc.code, 400), exc.message, exc.field)
+
+
+def body_object(request):
+    """The request's JSON object; ApiError 400 otherwise."""
+    raw = request.body
+    if not raw:
+        raise ApiError(400, "a JSON object is required", "body")
+    try:
+        data = json.loads(raw.decode())
+    except (ValueError, UnicodeError):
+        raise ApiError(400, "the body is not valid JSON", "body")
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    return data
+
+
+def text(data, name, field=None):
+    v = data.get(name)
+    if not isinstance(v, str):
+        raise ApiError(400, "must be a string", field or name)
+    return v
+
+
+def whole(data, name):
+    v = data.get(name)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ApiError(400, "must be a whole number", name)
+    return v
+
+
+def confirmed(data):
+    if data.get("confirm") is not True:
+        raise ApiError(400, 'send {"confirm": true} to do this', "confirm")
+
+
+def only_keys(data, allowed):
+    for k in data:
+        if k not in allowed:
+            raise ApiError(400, "unknown field", k)
+
+
+def later(ms, func):
+    """Runs ``func()`` ``ms`` from now, once the answer is out."""
+    async def run():
+        await sleep_ms(ms)
+        func()
+
+    asyncio.create_task(run())
+
+
+def json_chunks(items):
+    """A JSON object sent one top-level entry at a time (``items``: (key, value) pairs): the whole
+    could not be had in one piece of a small, busy heap."""
+    sep = "{"
+    for k, v in items:
+        yield "%s%s:%s" % (sep, json.dumps(k), json.dumps(v))
+        sep = ","
+    yield "}" if sep == "," else "{}"

@@ -1,0 +1,65 @@
+"""Status and reading: GET /api/health (no session: the watchdog's probe), /api/status,
+/api/devices, /api/meta and /api/log."""
+
+import json
+
+from microdot import Response
+
+from firmware.api.common import error, json_chunks
+from firmware.log import DEBUG, ERROR, INFO, WARNING
+from firmware.rs485 import CHANNELS, label, section
+from firmware.settings import describe
+
+_LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+_JSON = {"Content-Type": "application/json"}
+
+
+def _device_chunks(monitor):
+    # Sent one device at a time: 60 devices make ~37 KB of JSON, too much to build at once on a
+    # small heap.
+    yield '{"devices":['
+    sep = ""
+    for entry in monitor.status_iter():
+        yield sep + json.dumps(entry)
+        sep = ","
+    yield "]}"
+
+
+def routes(app, logger):
+    """``logger``: ``status()``, ``monitor`` and ``log``."""
+    log = logger.log
+
+    @app.get("/api/health")
+    async def health(request):
+        """Liveness only, without a session (the watchdog's probe): nothing about the plant."""
+        return {"ok": True}
+
+    @app.get("/api/status")
+    async def status(request):
+        return Response(body=json_chunks(logger.status().items()), headers=_JSON)
+
+    @app.get("/api/devices")
+    async def devices(request):
+        return Response(body=_device_chunks(logger.monitor), headers=_JSON)
+
+    @app.get("/api/meta")
+    async def meta(request):
+        """What the pages need to build their forms: device types, channels, the settings' limits."""
+        limits = describe()
+        limits.pop("login", None)
+        return {"types": sorted(logger.monitor.maps), "limits": limits,
+                "channels": [{"number": n, "section": section(n), "label": label(n)} for n in CHANNELS]}
+
+    @app.get("/api/log")
+    async def recent_log(request):
+        """The newest ``n`` (default and at most: the ring's size) events, oldest first."""
+        n = request.args.get("n", str(log.size))
+        if not n.isdigit() or int(n) > log.size:
+            return error(400, "n: must be a whole number from 0 to %d" % log.size, "n")
+        entries = log.recent(int(n)) if int(n) else []
+        return {
+            "total": log.count,  # events logged since the start; the ring keeps at most `size`
+            "size": log.size,
+            "entries": [{"uptime_ms": ms, "level": _LEVELS.get(level, str(level)), "message": msg}
+                        for ms, level, msg in entries],
+        }

@@ -1,0 +1,56 @@
+"""Settings: GET/PUT /api/settings/serial (the three RS485 lines, saved together in one write),
+/api/settings/network, /api/settings/server, and POST /api/settings/acknowledge-defaults.
+
+A PUT saves through ``Settings.update_many``: one request, one write of the flash, all or nothing.
+"""
+
+from firmware.api.common import ApiError, body_object, confirmed, only_keys
+from firmware.rs485 import SECTIONS
+
+
+def _server_view(server):
+    out = dict(server)
+    out["password_set"] = bool(out.pop("password", ""))
+    return out
+
+
+def routes(app, settings):
+    def serial():
+        return {name: settings.get(name) for name in SECTIONS}
+
+    @app.get("/api/settings/serial")
+    async def get_serial(request):
+        return serial()
+
+    @app.put("/api/settings/serial")
+    async def put_serial(request):
+        data = body_object(request)
+        only_keys(data, SECTIONS)
+        settings.update_many(data)
+        return serial()
+
+    @app.get("/api/settings/network")
+    async def get_network(request):
+        return settings.get("network")
+
+    @app.put("/api/settings/network")
+    async def put_network(request):
+        settings.update_many({"network": body_object(request)})
+        return settings.get("network")
+
+    @app.get("/api/settings/server")
+    async def get_server(request):
+        return _server_view(settings.get("server"))
+
+    @app.put("/api/settings/server")
+    async def put_server(request):
+        settings.update_many({"server": body_object(request)})
+        return _server_view(settings.get("server"))
+
+    @app.post("/api/settings/acknowledge-defaults")
+    async def acknowledge_defaults(request):
+        """The user has seen that the factory defaults replaced unreadable settings."""
+        confirmed(body_object(request))
+        if not settings.acknowledge_defaults():
+            raise ApiError(409, "there is no fall back to the factory defaults to acknowledge", "confirm")
+        return {"ok": True}
