@@ -5,6 +5,7 @@ import asyncio
 from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, upgrade, watchdog, web
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
+from firmware.gateway import Gateway
 from firmware.history import History
 from firmware.log import log
 from firmware.monitor import Monitor
@@ -77,6 +78,8 @@ class Logger:
         # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
         self.history = History(board.flash.root, self.monitor.maps, log)
         self.storage.attach("history", self.history)
+        # A second Modbus master reaches the devices through the logger (manual 2.3).
+        self.gateway = Gateway(self.settings.get("gateway"), self.monitor.route, log)
         self.remote = Remote(self.monitor, lambda: self.settings.get("server")["remote_settings"],
                              lambda payload: self.uplink.post(self.uplink.topic_cmd + "/result", payload), log)
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
@@ -123,6 +126,8 @@ class Logger:
         if touches(sections, "button"):
             hold = self.settings.get("button")
             self.button.configure(hold["restart_s"], hold["factory_s"])
+        if touches(sections, "gateway"):
+            self.gateway.configure(self.settings.get("gateway"))
 
     def problems(self, now=None):
         """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
@@ -260,6 +265,7 @@ def tasks(logger):
         ("history", lambda: logger.history.run(logger.clock, logger.monitor.all_devices)),
         ("uplink", logger.uplink.run),
         ("remote", logger.remote.run),
+        ("gateway", lambda: logger.gateway.run(http["host"])),
     ] + logger.monitor.tasks()
 
 

@@ -47,6 +47,21 @@ def _is_host(text):
     return True
 
 
+def split_list(text):
+    """The items of a comma-separated list, stripped, empty ones left out."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def subnet(text):
+    """``(network, mask)`` of ``a.b.c.d`` or ``a.b.c.d/n`` as ints, or None when it is neither."""
+    addr, slash, bits = text.partition("/")
+    n = parse_ip(addr)
+    if n is None or (slash and not (bits and only(bits, "0123456789") and len(bits) <= 2 and int(bits) <= 32)):
+        return None
+    mask = (0xFFFFFFFF << (32 - (int(bits) if bits else 32))) & 0xFFFFFFFF
+    return n & mask, mask
+
+
 def check(spec, v):
     """None if value ``v`` fits field ``spec``, else (code, message)."""
     kind, _, a, b = spec
@@ -91,6 +106,9 @@ def check(spec, v):
         n = parse_ip(v)
         if n is None or prefix(n) is None or not 1 <= prefix(n) <= 30:
             return "format", "must be a subnet mask of 1 to 30 leading one bits, e.g. 255.255.255.0"
+    elif kind == "subnets":
+        if len(v) > b or not all(subnet(x) for x in split_list(v)):
+            return "format", "must be IPv4 addresses or subnets (a.b.c.d or a.b.c.d/n), separated by commas"
     elif kind == "record":
         try:
             passwords.parse(v)

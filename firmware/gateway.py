@@ -17,40 +17,23 @@ through the logger instead of colliding with it on the wire.
 import asyncio
 
 from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
+from firmware.fields import parse_ip, split_list, subnet
 from firmware.modbus import tcp
 from firmware.modbus.errors import ExceptionReply, ModbusError
 
 
-def _ip(text):
-    parts = text.split(".")
-    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
-        raise ValueError("%r is not an IPv4 address" % text)
-    n = 0
-    for p in parts:
-        n = n << 8 | int(p)
-    return n
-
-
-def rule(text):
-    """``(network, mask)`` of an allow-list entry: ``a.b.c.d`` or ``a.b.c.d/n``."""
-    addr, _, bits = text.partition("/")
-    n = 32 if not bits else int(bits) if bits.isdigit() and int(bits) <= 32 else -1
-    if n < 0:
-        raise ValueError("%r: a subnet is a.b.c.d/0-32" % text)
-    mask = (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
-    return _ip(addr) & mask, mask
+def rules(text):
+    """The allow-list of the ``clients`` setting ("a.b.c.d, a.b.c.d/n, ..."): (network, mask) pairs."""
+    return [subnet(x) for x in split_list(text)]
 
 
 def allowed(address, rules):
-    """Whether client ``address`` (dotted IPv4) passes the allow-list ``rules`` (``rule`` pairs);
-    an empty list lets every client in."""
+    """Whether client ``address`` (dotted IPv4) passes the allow-list ``rules``; an empty list lets
+    every client in."""
     if not rules:
         return True
-    try:
-        a = _ip(address)
-    except ValueError:
-        return False
-    return any(a & mask == net for net, mask in rules)
+    a = parse_ip(address)
+    return a is not None and any(a & mask == net for net, mask in rules)
 
 
 def peer_address(peername):
@@ -106,23 +89,30 @@ class Gateway:
         self.route = route
         self.log = log
         self.clients = 0
+        self._changed = asyncio.Event()
         self.stats = {"requests": 0, "cached": 0, "forwarded": 0, "exceptions": 0, "refused_clients": 0,
                       "closed_bad_frames": 0, "closed_idle": 0}
         self.configure(config)
 
     def configure(self, config):
+        """Takes the ``gateway`` settings; a running server restarts with them."""
         self.config = config
-        self.rules = [rule(r) for r in config.get("clients", [])]
+        self.rules = rules(config["clients"])
+        self._changed.set()
 
-    async def serve(self, host="0.0.0.0"):
-        """Runs the server until cancelled."""
-        server = await asyncio.start_server(self._client, host, self.config["port"])
-        self.log.info("gateway: Modbus TCP on port %d" % self.config["port"])
-        try:
-            while True:
-                await asyncio.sleep(3600)
-        finally:
-            server.close()
+    async def run(self, host="0.0.0.0"):
+        """Serves while the settings say ``enabled``, again on each change of them."""
+        while True:
+            self._changed = asyncio.Event()
+            server = None
+            if self.config["enabled"]:
+                server = await asyncio.start_server(self._client, host, self.config["port"])
+                self.log.info("gateway: Modbus TCP on port %d, writes %s" % (
+                    self.config["port"], "on" if self.config["writes"] else "off"))
+            await self._changed.wait()
+            if server:
+                server.close()
+                await server.wait_closed()
 
     async def _client(self, reader, writer):
         peer = peer_address(writer.get_extra_info("peername"))

@@ -56,6 +56,15 @@ class Monitor:
     def all_devices(self):
         return [d for p in self.pollers for d in p.devices]
 
+    def route(self, address):
+        """``(channel, device)`` of the device at RS485 ``address`` (unique across the channels,
+        manual 4.4), or ``(None, None)``: the gateway's unit ids."""
+        for p in self.pollers:
+            for d in p.devices:
+                if d.address == address:
+                    return p.channel, d
+        return None, None
+
     def status(self):
         """Per-device status with main values and bus health, for the Device status page."""
         return list(self.status_iter())

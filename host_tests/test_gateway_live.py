@@ -25,8 +25,8 @@ class Gateway:
 
     def __init__(self, tmp_path, pty, **config):
         self.port = free_port()
-        cfg = dict({"port": self.port, "clients": [], "max_clients": 8, "idle_ms": 1000, "layout": LAYOUT},
-                   **config)
+        cfg = dict({"enabled": True, "port": self.port, "writes": False, "clients": "", "max_clients": 8,
+                    "idle_ms": 1000, "layout": LAYOUT}, **config)
         path = tmp_path / "gateway.json"
         path.write_text(json.dumps(cfg))
         self.lines = []
@@ -57,7 +57,7 @@ def setup(tmp_path, pty_pair):
     require_tool("socat")
     a, b = pty_pair("rs485-1")
     plant = Plant({1: b}, PLANT)
-    gw = Gateway(tmp_path, a, clients=["127.0.0.1", "127.0.0.2/32"])
+    gw = Gateway(tmp_path, a, clients="127.0.0.1, 127.0.0.2/32")
     yield plant, gw
     gw.stop()
     plant.stop()
@@ -209,3 +209,42 @@ def test_bad_input_closes_the_connection_and_polling_goes_on(setup):
     st = gw.stats()
     assert st["good_polls"] > polls and st["closed_bad_frames"] >= 2 and st["closed_idle"] >= 2, st
     assert not [x for x in gw.lines if "Traceback" in x], gw.lines[-20:]
+
+
+def test_the_logger_serves_the_gateway_its_settings_say(tmp_path):
+    """The whole firmware (make sim's plant): off from the factory; on through the API, on a port
+    the settings give; refused settings store nothing; off again closes it."""
+    from test_web_api import Sim, _logged_in
+
+    sim = Sim(tmp_path)
+    try:
+        cookie = _logged_in(sim)
+        assert sim.req("GET", "/api/settings/gateway", cookie=cookie)[2] == {
+            "enabled": False, "port": 502, "writes": False, "clients": "", "max_clients": 4}
+        before = sim.settings_bytes()
+        for body, field in (({"port": 0}, "port"), ({"clients": "300.1.1.1"}, "clients"),
+                            ({"max_clients": 9}, "max_clients"), ({"enabled": "yes"}, "enabled"),
+                            ({"telnet": True}, "telnet")):
+            status, _, reply = sim.req("PUT", "/api/settings/gateway", body, cookie=cookie)
+            assert status == 400 and field in reply["field"], (body, status, reply)
+        assert sim.settings_bytes() == before
+        port = free_port()
+        status, _, reply = sim.req("PUT", "/api/settings/gateway", {"enabled": True, "port": port,
+                                                                   "clients": "127.0.0.0/8"}, cookie=cookie)
+        assert status == 200 and reply["enabled"] is True, reply
+        deadline = time.monotonic() + 20
+        while True:  # the gateway starts with the saved settings; the plant's HPS comes online
+            c = ModbusTcpClient("127.0.0.1", port=port, timeout=3, retries=0)
+            r = c.read_input_registers(174, count=2, device_id=2) if c.connect() else None
+            c.close()
+            if r is not None and not r.isError():
+                break
+            assert time.monotonic() < deadline, r
+            time.sleep(0.3)
+        assert r.registers == [3436, 3326], r
+        sim.req("PUT", "/api/settings/gateway", {"enabled": False}, cookie=cookie)
+        time.sleep(0.5)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=3).recv(1)
+    finally:
+        sim.stop()

@@ -220,6 +220,8 @@ def test_invalid_input_is_400_naming_the_field_and_stores_nothing(sim):
         ("PUT", "/api/settings/server", {"port": "1883"}, "port"),
         ("PUT", "/api/settings/server", {"port": 70000}, "port"),
         ("PUT", "/api/settings/server", {"host": "bad host!"}, "host"),
+        ("PUT", "/api/settings/clock", {"ntp_server": "bad host!"}, "ntp_server"),
+        ("PUT", "/api/settings/clock", {"ntp": "x"}, "ntp"),
         ("POST", "/api/password", {"old": NEW_PASSWORD, "new": 12345678}, "new"),
         ("POST", "/api/password", {"old": "wrong-one", "new": "another-pass"}, "old"),
         ("POST", "/api/restart", {"confirm": "yes"}, "confirm"),
@@ -269,6 +271,8 @@ def test_changes_apply_and_secrets_never_leave(sim):
     status, _, reply = sim.req("PUT", "/api/settings/network", {"dhcp": False, "ip": "192.168.0.50"},
                                cookie=cookie)
     assert status == 200 and reply["dhcp"] is False and reply["ip"] == "192.168.0.50"
+    status, _, reply = sim.req("PUT", "/api/settings/clock", {"ntp_server": "127.0.0.1"}, cookie=cookie)
+    assert status == 200 and reply == {"ntp_server": "127.0.0.1"}, reply
     for path in ["/api/status", "/api/devices", "/api/log?n=32", "/api/meta", "/api/settings/serial",
                  "/api/settings/network", "/api/settings/server", "/api/session"]:
         assert sim.req("GET", path, cookie=cookie)[0] == 200, path

@@ -1,5 +1,6 @@
 """Settings: GET/PUT /api/settings/serial (the three RS485 lines, saved together in one write),
-/api/settings/network, /api/settings/server, and POST /api/settings/acknowledge-defaults.
+/api/settings/network, /api/settings/server, /api/settings/clock, /api/settings/gateway, and POST
+/api/settings/acknowledge-defaults.
 
 A PUT saves through ``Settings.update_many``: one request, one write of the flash, all or nothing.
 """
@@ -29,15 +30,6 @@ def routes(app, settings):
         settings.update_many(data)
         return serial()
 
-    @app.get("/api/settings/network")
-    async def get_network(request):
-        return settings.get("network")
-
-    @app.put("/api/settings/network")
-    async def put_network(request):
-        settings.update_many({"network": body_object(request)})
-        return settings.get("network")
-
     @app.get("/api/settings/server")
     async def get_server(request):
         return _server_view(settings.get("server"))
@@ -47,6 +39,9 @@ def routes(app, settings):
         settings.update_many({"server": body_object(request)})
         return _server_view(settings.get("server"))
 
+    for name in ("network", "clock", "gateway"):  # sections sent and shown as they are stored
+        _section_routes(app, settings, name)
+
     @app.post("/api/settings/acknowledge-defaults")
     async def acknowledge_defaults(request):
         """The user has seen that the factory defaults replaced unreadable settings."""
@@ -54,3 +49,16 @@ def routes(app, settings):
         if not settings.acknowledge_defaults():
             raise ApiError(409, "there is no fall back to the factory defaults to acknowledge", "confirm")
         return {"ok": True}
+
+
+def _section_routes(app, settings, name):
+    path = "/api/settings/" + name
+
+    @app.get(path)
+    async def get_section(request):
+        return settings.get(name)
+
+    @app.put(path)
+    async def put_section(request):
+        settings.update_many({name: body_object(request)})
+        return settings.get(name)

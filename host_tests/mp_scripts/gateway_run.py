@@ -1,6 +1,7 @@
 # The Modbus TCP gateway over one RS485 line with its poller, under the unix port (or CPython):
 #   micropython gateway_run.py <pty> <config.json>
-# config: {"port", "clients", "max_clients", "idle_ms", "layout": [[channel, address, type], ...]}
+# config: the gateway settings ({"enabled", "port", "writes", "clients", "max_clients"}) with
+# "idle_ms" and "layout": [[channel, address, type], ...]
 # Prints READY once every device is online, then the gateway's counters as JSON each second.
 import asyncio
 import json
@@ -30,7 +31,7 @@ async def main(path, config):
     gw = Gateway(config, route, log)
     gw.idle_ms = config["idle_ms"]
     asyncio.create_task(poller.run())
-    asyncio.create_task(gw.serve("127.0.0.1"))
+    asyncio.create_task(gw.run("127.0.0.1"))
     while not all(d.online for d in poller.devices):
         await sleep_ms(50)
     print("READY")

@@ -96,6 +96,8 @@ def main(argv=None):
                          "(default: the source)")
     ap.add_argument("--micropython", help="the interpreter to run (default: the venv's unix port); one with the "
                     "firmware frozen in runs a `tools/build.py --frozen` folder")
+    ap.add_argument("--time", type=int, help="the time the sim's time server gives at its first request, in "
+                    "Unix seconds (default: the PC's clock); it runs on from there")
     ap.add_argument("--mqtt-port", type=int, default=0,
                     help="start mosquitto on this loopback port and upload to it (make sim: 1883)")
     args = ap.parse_args(argv)
@@ -111,7 +113,7 @@ def main(argv=None):
     if seed_settings(run_dir, full_layout(args.devices) if args.devices else default_layout(), args.mqtt_port):
         print("sim: first start, the plant's devices were added to the settings", flush=True)
     lines.append(start_plant(run_dir, args.devices))
-    ntp = SntpResponder()
+    ntp = SntpResponder(args.time, from_first_request=True) if args.time else SntpResponder()
     broker = start_broker(run_dir, args.mqtt_port) if args.mqtt_port else None
     fw = None
     print("EnerLog simulator: web page on http://127.0.0.1:%d/ (run folder %s); Ctrl-C stops"
