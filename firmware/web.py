@@ -3,7 +3,7 @@ configuration page (firmware/www/: one HTML page, a small script and a style she
 
 from microdot import Microdot, Response
 
-from firmware import webapi
+from firmware import api_scan, webapi
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 # Next to this module; a frozen web.py (board image) finds the files ``make flash`` copied.
@@ -27,6 +27,7 @@ def create(logger):
     """The microdot app for ``logger`` (settings, monitor, status(), log, restart(), factory_reset())."""
     app = Microdot()
     webapi.register(app, logger)
+    api_scan.register(app, logger)
 
     def page(name):
         for folder in WWW_DIRS:

@@ -9,6 +9,8 @@ firmware's map files, so a map mistake shows up as a wrong value instead of agre
 
 serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
 per line silences those devices (they stop answering) until the line is removed.
+``Plant(..., faults=...)`` makes units answer with a bad CRC, truncated, or as the wrong unit
+(tools.sim.line.FAULTS).
 """
 
 import argparse
@@ -188,12 +190,14 @@ class Plant:
     (or a person) in another process can make devices go quiet and come back.
     """
 
-    def __init__(self, paths, layout, baud=9600, control=None):
+    def __init__(self, paths, layout, baud=9600, control=None, faults=None):
         self.units = [Unit(*spec) for spec in layout]
         self.lines = {}
         for ch, path in sorted(paths.items()):
             units = [u for u in self.units if u.channel == ch]
             self.lines[ch] = Line(path, [u.address for u in units], baud, devices=[u.device() for u in units])
+            # ``faults`` {(channel, address): "crc" | "truncated" | "wrong_unit"}: units that answer badly
+            self.lines[ch].faults = {a: f for (c, a), f in (faults or {}).items() if c == ch}
         self._control = control
         self._stop = False
         if control:
