@@ -17,10 +17,10 @@ def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
     print("worst ratio %.3f, ratios %s, probes %d, probe share %.3f"
           % (r["worst"], r["ratios"], bad["probes"], bad["probe_share"]))
     assert sorted(alone["online"]) == [1, 2, 3, 4] and sorted(bad["online"]) == [1, 2, 3, 4], r
-    assert min(alone["counts"].values()) >= 10, alone  # ~0.64 s a poll: ~5 polls per device in 15 s
+    assert min(alone["counts"].values()) >= 4, alone  # ~0.64 s a poll: ~6 polls per device in 15 s
     assert r["worst"] >= 0.8, r  # generous: the benchmark's goal is 0.95 at the logger's back-off
     assert bad["probes"] >= 8, bad  # the bad units were tried, and often
-    assert bad["probe_share"] <= 0.2, bad
+    assert bad["probe_share"] <= 0.25, bad  # (reckoned since start: bringing them online counts)
     counts = list(bad["counts"].values())
     assert max(counts) - min(counts) <= 1, bad  # the same share for every good device
     for addr, b in bad["bad"].items():
