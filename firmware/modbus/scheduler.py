@@ -81,7 +81,8 @@ class Scheduler:
                 best = e
             if e[0] == PROBE and (probe is None or e[1] < probe[1]):
                 probe = e
-        if best[0] == POLL and probe is not None and self._probe_ms <= self.probe_share * self._all_ms:
+        if best[0] == POLL and probe is not None and self.probe_share \
+                and self._probe_ms <= self.probe_share * self._all_ms:
             return probe  # polls keep the bus busy: the probes' turn within their share
         return best
 
