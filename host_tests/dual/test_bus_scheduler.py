@@ -140,3 +140,26 @@ def test_every_map_names_a_probe_register_that_tells_its_type():
         assert "probe" in str(raises(devicemap.MapError, devicemap.DeviceMap, data, "x.json")), bad
     m = devicemap.DeviceMap(base, "x.json")
     assert m.probe_request() == (3, 0, 1) and m.recognise(b"\x00\x01") is None  # tries, cannot tell
+
+
+def test_a_state_record_tells_when_its_values_were_read_and_their_quality():
+    import json
+
+    from firmware import records
+
+    d = Device({"type": "atess_inverter", "channel": 1, "address": 4}, MAPS["atess_inverter"])
+    d.model, d.online, d.good_polls = "HPS", True, 3
+    render = records.Renderer("p/SN/", MAPS, lambda st: st[0])
+    got = {}
+    for ago in (1200, 25000):  # 10 s interval: live, then more than two intervals old
+        d.last_seen_ms = ticks_add(ticks_ms(), -ago)
+        topic, pieces = render(5, records.state(d, [1795000000000, 1, 0]))
+        msg = json.loads("".join(pieces))
+        assert topic == "p/SN/1/4/state" and max(len(p) for p in pieces) < 120, pieces
+        assert ago <= msg["age_ms"] < ago + 500 and msg["read_ts"] == 1795000000000 - msg["age_ms"], msg
+        assert msg["values"]["battery_voltage"] == 0, msg
+        got[ago] = msg["quality"]
+    assert got == {1200: "live", 25000: "stale"}, got
+    d.online = False
+    msg = json.loads("".join(render(6, records.state(d, [None, 7, 99]))[1]))
+    assert msg["quality"] == "offline" and "read_ts" not in msg and msg["uptime_ms"] == 99, msg
