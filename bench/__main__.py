@@ -1,7 +1,8 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import modbus, uplink, web
+from bench import bus, modbus, uplink, web
 
 modbus.main()
+bus.main()
 web.main()
 uplink.main()
