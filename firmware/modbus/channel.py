@@ -84,6 +84,7 @@ class Channel:
         self.bus = Scheduler()  # every transaction on this channel asks it for the bus
         self._last = ticks_us()  # end of the last bus activity we saw
         self.stats = {}
+        self._untracked = DeviceStats()  # counts of the requests made with track=False (scans)
         self._pending = None
         self.configure(baud, parity, stop)
 
@@ -138,7 +139,7 @@ class Channel:
             if self._pending:
                 self._apply_line()
             n = frame.build(self._tx, unit, function, address, quantity, values)
-            st = self.device(unit) if track else self.stats.get(unit) or DeviceStats()
+            st = self.device(unit) if track else self.stats.get(unit) or self._untracked
             attempt = 0
             retries = self.retries if retries is None else retries
             while True:
