@@ -83,6 +83,10 @@ def print_tax(r, window_ms):
              min(with_bad["rates"].values()), max(with_bad["rates"].values()), with_bad["probes"],
              with_bad["probe_share"]))
     print("  worst good device's rate with / without: %.3f (device %s; goal >= 0.95)" % (r["worst"], worst_dev))
+    u = sorted(alone["user_ms"] + with_bad["user_ms"])
+    print("  a user's request (1 register) on the saturated bus, once a second: %d, median %d ms, longest %d ms "
+          "(it waits for the transaction on the wire, at most one 125-register read: ~280 ms)"
+          % (len(u), u[len(u) // 2], u[-1]))
     for addr, b in sorted(with_bad["bad"].items()):
         print("  bad unit %s (%s): %d tries, online %s, next try in %s s, last error: %s"
               % (addr, r["bad_units"][addr], b["polls"], b["online"], b["next_try_s"], b["last_error"]))

@@ -5,7 +5,8 @@
 # Twice, with a fresh poller on one channel: the good devices alone, then with the bad ones
 # configured too; each time, once every good device is online, the good polls of each during
 # window_ms. A device's rate is its good polls less one over the time from its first to its last
-# good poll in the window (finer than a count of a few polls).
+# good poll in the window (finer than a count of a few polls). Meanwhile, once a second, a user's
+# request (one register of the first good device, USER priority): how long each took.
 import asyncio
 import json
 import sys
@@ -48,8 +49,22 @@ async def phase(ch, cfg, pairs, good):
     probes0 = p.probes
     grants0 = list(ch.bus.grants)
     recording.append(1)
+    user_ms = []
+
+    async def user():
+        while recording:
+            t = ticks_ms()
+            try:
+                await ch.request(good[0], 3, 0, 1)  # the default priority: a user's
+                user_ms.append(ticks_diff(ticks_ms(), t))
+            except Exception:
+                user_ms.append(-1)
+            await sleep_ms(1000)
+
+    asking = asyncio.create_task(user())
     await sleep_ms(cfg["window_ms"])
     recording.clear()
+    await asking
     task.cancel()
     await sleep_ms(50)
     rates, counts = {}, {}
@@ -57,7 +72,7 @@ async def phase(ch, cfg, pairs, good):
         ts = polls.get(a, [])
         counts[a] = len(ts)
         rates[a] = (len(ts) - 1) * 1000 / ticks_diff(ts[-1], ts[0]) if len(ts) > 1 else 0.0
-    return {"warmup_ms": warmup, "rates": rates, "counts": counts, "probes": p.probes - probes0,
+    return {"warmup_ms": warmup, "rates": rates, "user_ms": user_ms, "counts": counts, "probes": p.probes - probes0,
             "grants": [g - g0 for g, g0 in zip(ch.bus.grants, grants0)], "probe_share": ch.bus.share(),
             "online": [d.address for d in p.devices if d.online],
             "bad": {d.address: {"polls": d.polls, "online": d.online, "next_try_s": d.as_dict()["next_try_s"],

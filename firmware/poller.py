@@ -215,8 +215,8 @@ class Poller:
                     await self.probe(d)
 
     async def probe(self, d):
-        """One short try of an offline or never-seen device (its map's probe register, no retry);
-        if anything answers, a full poll at once. True if the device is back."""
+        """One short try of an offline or never-seen device (its map's probe register, no retry, at
+        the probe priority); if anything answers, a full poll at once. True if the device is back."""
         self.probes += 1
         fn, addr, count = d.map.probe_request()
         try:
@@ -229,7 +229,7 @@ class Poller:
             self._failed(d, exc)
             return False
         start = ticks_ms()
-        if await self.poll(d, PROBE):
+        if await self.poll(d):  # it answers: a poll like any other, no longer a probe
             d.poll_ms = ticks_diff(ticks_ms(), start)
             d.next_due = ticks_add(start, d.interval_ms(self.interval_ms))
             return True

@@ -23,6 +23,8 @@ def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
     assert bad["probe_share"] <= 0.25, bad  # (reckoned since start: bringing them online counts)
     counts = list(bad["counts"].values())
     assert max(counts) - min(counts) <= 1, bad  # the same share for every good device
+    user = alone["user_ms"] + bad["user_ms"]  # a user's request goes before the polls waiting
+    assert len(user) >= 20 and min(user) >= 0 and max(user) < 700, user  # one 125-register read: ~280 ms
     for addr, b in bad["bad"].items():
         assert not b["online"] and b["next_try_s"] is not None and b["next_try_s"] <= 2, (addr, b)
     kinds = {a: bad["bad"][a]["bus"] for a in bad["bad"]}

@@ -4,8 +4,9 @@ One transaction at a time. Waiters are served by priority (a user's or a client'
 due polls, then probes of offline devices and scans), first come first served within one. So
 that nothing starves, probes and scans still get a bounded share of the bus while polls keep it
 busy: when both wait, a probe goes first if the probes' share of the recent bus time is below
-``probe_share``. Which poll is due first (the most overdue) is the poller's business: it has one
-poll waiting at a time.
+``probe_share``; over it, a probe waits until the pollers pause (a single poller never waits
+while it holds the bus, so the end of each of its transactions is when it is asked). Which
+poll is due first (the most overdue) is the poller's business: it has one poll waiting at a time.
 """
 
 import asyncio
@@ -32,6 +33,7 @@ class Scheduler:
         self._since = 0
         self._all_ms = 0  # bus time held, decayed: all transactions, and the probes' part
         self._probe_ms = 0
+        self._deferred = False  # a grant to a probe is pending (release)
         self.grants = [0, 0, 0]  # per priority, since start
 
     def locked(self):
@@ -44,6 +46,8 @@ class Scheduler:
         self._seq += 1
         entry = [priority, self._seq, asyncio.Event()]
         self._waiting.append(entry)
+        if not self.busy:  # free, a probe's grant deferred (release): the choice is made now
+            self._hand(self._next())
         try:
             await entry[2].wait()
         except BaseException:  # cancelled while waiting, or just after being granted the bus
@@ -59,6 +63,14 @@ class Scheduler:
         self._since = ticks_ms()
         self.grants[priority] += 1
 
+    def _hand(self, entry):
+        self._waiting.remove(entry)
+        self._grant(entry[0])
+        entry[2].set()
+
+    def _within_share(self):
+        return self.probe_share and self._probe_ms <= self.probe_share * self._all_ms
+
     def release(self):
         held = ticks_diff(ticks_ms(), self._since)
         self._all_ms += held
@@ -68,11 +80,24 @@ class Scheduler:
             self._all_ms //= 2
             self._probe_ms //= 2
         self.busy = False
-        if self._waiting:
-            entry = self._next()
-            self._waiting.remove(entry)
-            self._grant(entry[0])
-            entry[2].set()
+        if not self._waiting:
+            return
+        entry = self._next()
+        if entry[0] == PROBE and self._prio == POLL and not self._within_share():
+            # The probes had their share and a poll just ended: its poller may want the bus again
+            # at once (the next block, the next device), before it ever waits. Let it ask first;
+            # the probe gets the bus when the poller pauses (or once within its share).
+            if not self._deferred:
+                self._deferred = True
+                asyncio.create_task(self._hand_later())
+            return
+        self._hand(entry)
+
+    async def _hand_later(self):
+        await asyncio.sleep(0)
+        self._deferred = False
+        if not self.busy and self._waiting:
+            self._hand(self._next())
 
     def _next(self):
         best = probe = None
@@ -81,8 +106,7 @@ class Scheduler:
                 best = e
             if e[0] == PROBE and (probe is None or e[1] < probe[1]):
                 probe = e
-        if best[0] == POLL and probe is not None and self.probe_share \
-                and self._probe_ms <= self.probe_share * self._all_ms:
+        if best[0] == POLL and probe is not None and self._within_share():
             return probe  # polls keep the bus busy: the probes' turn within their share
         return best
 

@@ -52,6 +52,43 @@ async def test_probes_get_their_share_while_polls_keep_the_bus_busy():
     assert 0.49 < bus.share() < 0.51
 
 
+async def _poller_and_prober(bus):
+    """A poller doing 5 transactions back to back while a probe waits: the order they got the bus."""
+    order = []
+
+    async def poller():
+        for _ in range(5):
+            await bus.acquire(POLL)
+            order.append("poll")
+            await asyncio.sleep(0)  # the transaction on the wire
+            bus.release()
+        await asyncio.sleep(0.01)  # its pause
+
+    async def prober():
+        await bus.acquire(PROBE)
+        order.append("probe")
+        bus.release()
+
+    await bus.acquire(POLL)
+    tasks = [asyncio.create_task(poller()), asyncio.create_task(prober())]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    bus.release()
+    for t in tasks:
+        await t
+    return order
+
+
+async def test_a_probe_over_its_share_waits_for_the_poller_to_pause():
+    bus = Scheduler(probe_share=0.1)
+    bus._all_ms, bus._probe_ms = 1000, 500  # the probes had half the recent bus time
+    assert (await _poller_and_prober(bus)) == ["poll"] * 5 + ["probe"]
+    bus = Scheduler(probe_share=0.1)
+    bus._all_ms, bus._probe_ms = 1000, 50  # within their share: at once
+    order = await _poller_and_prober(bus)
+    assert order[0] == "probe" and order.count("poll") == 5, order
+
+
 async def test_a_cancelled_waiter_leaves_the_bus_free():
     bus = Scheduler()
     await bus.acquire(POLL)
