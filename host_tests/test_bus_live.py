@@ -20,7 +20,7 @@ def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
     assert min(alone["counts"].values()) >= 4, alone  # ~0.64 s a poll: ~6 polls per device in 15 s
     assert r["worst"] >= 0.8, r  # generous: the benchmark's goal is 0.95 at the logger's back-off
     assert bad["probes"] >= 8, bad  # the bad units were tried, and often
-    assert bad["probe_share"] <= 0.25, bad  # (reckoned since start: bringing them online counts)
+    assert bad["probe_share"] <= 0.15, bad  # probe_share 0.1, reckoned since start
     counts = list(bad["counts"].values())
     assert max(counts) - min(counts) <= 1, bad  # the same share for every good device
     user = alone["user_ms"] + bad["user_ms"]  # a user's request goes before the polls waiting
