@@ -179,15 +179,17 @@ class Poller:
     async def run(self):
         probing = asyncio.create_task(self._probe_loop())
         try:
-            await self._poll_loop()
+            await self._poll_loop(probing)
         finally:
             probing.cancel()
 
-    async def _poll_loop(self):
+    async def _poll_loop(self, probing):
         while True:
             due, wait = self._due(ticks_ms(), True)
             if not due:
                 await sleep_ms(wait)
+                if probing.done():  # the probe loop failed: its error ends run(); the supervisor restarts it
+                    await probing
                 if self.alive:
                     self.alive()
                 continue
@@ -203,6 +205,8 @@ class Poller:
                         self.alive()
             self.sweep_ms = ticks_diff(ticks_ms(), begin)
             self.sweeps += 1
+            if probing.done():
+                await probing
 
     async def _probe_loop(self):
         while True:

@@ -200,3 +200,19 @@ def test_a_state_record_tells_when_its_values_were_read_and_their_quality():
     d.online = False
     msg = json.loads("".join(render(6, records.state(d, [None, 7, 99]))[1]))
     assert msg["quality"] == "offline" and "read_ts" not in msg and msg["uptime_ms"] == 99, msg
+
+
+async def test_a_failing_probe_loop_ends_the_pollers_run():
+    class Broken:
+        number = 1
+
+        async def request(self, *a, **k):
+            raise OSError("the port is gone")
+
+    p = Poller(Broken(), Log(echo=False), MAPS)
+    p.set_devices([{"type": "bcu_battery", "channel": 1, "address": 11}])
+    try:
+        await asyncio.wait_for(p.run(), 5)
+        raise AssertionError("run() went on")
+    except OSError as exc:  # not a timeout: the probe loop's error came through, for the supervisor
+        assert "port is gone" in str(exc)
