@@ -35,7 +35,8 @@ def run_mp(script, cfg, folder, timeout=900):
     cfg["out"] = os.path.join(folder, "out.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
-    res = subprocess.run([find("micropython"), script] + (["tax"] if script.endswith("mp_bus.py") else []) + [path],
+    mode = [cfg.pop("mode", "tax")] if script.endswith("mp_bus.py") else []
+    res = subprocess.run([find("micropython"), script] + mode + [path],
                          cwd=ROOT, env=mp_env(), capture_output=True, text=True, timeout=timeout)
     if res.returncode:
         raise RuntimeError(res.stdout + res.stderr)

@@ -1,5 +1,8 @@
 # Runs under the MicroPython unix port: the bus scheduler's figures against the simulated plant.
 #   micropython bench/mp_bus.py tax <config.json>
+#   micropython bench/mp_bus.py look <config.json>
+#       (pty, baud, devices [[address, type], ...], wait_ms, out): polls for wait_ms, then writes
+#       what /api/devices would say of each device.
 # config: pty, baud, good [[address, type], ...], bad [[address, type], ...], window_ms,
 #   interval_ms (null: the maps'), backoff_ms, backoff_max_ms, out (where the JSON figures go).
 # Twice, with a fresh poller on one channel: the good devices alone, then with the bad ones
@@ -82,9 +85,24 @@ async def phase(ch, cfg, pairs, good):
             "health": {a: ch.stats[a].as_dict() for a in good if a in ch.stats}}
 
 
+async def look(cfg):
+    ch = Channel(Rs485(cfg["pty"]), 1, cfg["baud"])
+    p = Poller(ch, Log(echo=False), MAPS)
+    p.set_devices(entries(cfg["devices"]))
+    task = asyncio.create_task(p.run())
+    await sleep_ms(cfg["wait_ms"])
+    task.cancel()
+    return {d.address: d.as_dict() for d in p.devices}
+
+
 async def main():
     with open(sys.argv[2]) as f:
         cfg = json.load(f)
+    if sys.argv[1] == "look":
+        with open(cfg["out"], "w") as f:
+            f.write(json.dumps(await look(cfg)))
+        print("done")
+        return
     ch = Channel(Rs485(cfg["pty"]), 1, cfg["baud"])
     good = [a for a, _ in cfg["good"]]
     alone = await phase(ch, cfg, cfg["good"], good)

@@ -269,8 +269,8 @@ class Poller:
             try:
                 await ch.request(d.address, m.serial.get("function", 3), m.serial["address"], count, out=buf,
                                  priority=priority)
-                d.serial = devicemap.text(buf)
-                d.serial_problem = serial_problem(d.serial)
+                d.serial = devicemap.text(buf) or None  # blank registers: no serial number to judge
+                d.serial_problem = serial_problem(d.serial) if d.serial else None
             except ExceptionReply:  # none to read: nothing to judge
                 d.serial = d.serial_problem = None
             if d.serial_problem:

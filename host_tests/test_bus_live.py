@@ -1,10 +1,14 @@
 """The bus scheduler against the simulated plant (pymodbus slaves over ptys, wire-time model), the
 firmware under the MicroPython unix port: bad units on a channel cost the good ones next to nothing."""
 
+import os
+
 import pytest
 from conftest import require_tool
 
 from bench import bus
+from tools.sim import ptys
+from tools.sim.plant import Plant
 
 
 def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
@@ -35,6 +39,30 @@ def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
     for a, h in bad["health"].items():  # response time figures of the good ones
         assert h["p50_ms"] is not None and h["p50_ms"] <= h["p95_ms"] < 1000, (a, h)
         assert not h["clash_likely"], (a, h)
+
+
+def test_a_serial_number_is_judged_only_once_read_and_a_never_seen_device_waits(tmp_path):
+    """An inverter with blank serial registers, one that never answered: no illegal serial flag;
+    the silent one is offline with its next try ~30 s away (one try at start, then the back-off)."""
+    require_tool("micropython")
+    a, b = str(tmp_path / "m"), str(tmp_path / "s")
+    socat = ptys.pair(a, b)
+    plant = Plant({1: b}, [(1, 1, "atess_inverter", "PCS"), (1, 2, "atess_inverter", "HPS", "\x00")])
+    try:
+        r = bus.run_mp(os.path.join(bus.ROOT, "bench", "mp_bus.py"),
+                       {"mode": "look", "pty": a, "baud": 9600, "wait_ms": 4000,
+                        "devices": [[1, "atess_inverter"], [2, "atess_inverter"], [3, "atess_inverter"]]},
+                       str(tmp_path))
+    finally:
+        plant.stop()
+        socat.terminate()
+        socat.wait()
+    good, blank, silent = r["1"], r["2"], r["3"]
+    assert good["serial"] == "ATS1000001" and good["serial_ok"] is True and good["quality"] == "live", good
+    assert blank["online"] and blank["model"] == "HPS", blank
+    assert blank["serial"] is None and blank["serial_ok"] is None and blank["serial_problem"] is None, blank
+    assert not silent["online"] and silent["serial_ok"] is None and silent["quality"] == "offline", silent
+    assert silent["polls"] == 1 and 24 <= silent["next_try_s"] <= 30, silent  # one short try, then 30 s
 
 
 if __name__ == "__main__":
