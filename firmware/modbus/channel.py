@@ -34,13 +34,20 @@ class DeviceStats:
         self.crc_errors = 0
         self.frame_errors = 0
         self.exceptions = 0
-        self.last_latency_ms = None
-        self._lat = bytearray(2 * _LATENCIES)  # the last response times (ms, u16 each), a ring
+        # The last response times (ms, u16 each), a ring; the latest is the last written. (8
+        # attributes: a 9th doubles an instance's attribute table.)
+        self._lat = bytearray(2 * _LATENCIES)
         self._lat_n = 0
+
+    @property
+    def last_latency_ms(self):
+        if not self._lat_n:
+            return None
+        i = 2 * ((self._lat_n - 1) % _LATENCIES)
+        return (self._lat[i] << 8) | self._lat[i + 1]
 
     def answered(self, ms):
         self.successes += 1
-        self.last_latency_ms = ms
         i = 2 * (self._lat_n % _LATENCIES)
         ms = min(ms, 0xFFFF)
         self._lat[i] = ms >> 8
