@@ -1,8 +1,9 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import gcheap, modbus, uplink, web
+from bench import bus, gcheap, modbus, uplink, web
 
 modbus.main()
+bus.main()
 web.main()
 uplink.main()
 gcheap.main()

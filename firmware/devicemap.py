@@ -5,7 +5,10 @@ A map names its blocks to read (function 3 or 4, at most 125 registers each) and
 values for status pages and uploads; ``event`` points whose changes are published as events, e.g.
 fault words; ``models`` for points only some models have). Optional:
 ``serial`` (where the device keeps its serial number), ``model`` (a holding register whose value
-tells models apart, e.g. ATESS register 43) and ``interval_s``. Adding a file adds a type; a
+tells models apart, e.g. ATESS register 43), ``probe`` (a register to try an offline device
+with, and which tells the type in a scan: ``{"function", "address", "type", "range": [low, high]}``,
+the raw value inside the range; without one the model register or the first block's first
+register is tried, and only a model register can tell the type) and ``interval_s``. Adding a file adds a type; a
 malformed file is refused with a message that names the file and the field.
 
 Values are not stored decoded: the poller keeps the raw bytes of the registers the points use,
@@ -84,7 +87,42 @@ class DeviceMap:
                 if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
                         and _int_in(r[1], 0, 0xFFFF) and _int_in(r[2], 0, 0xFFFF)):
                     raise MapError("%s: model.ranges: each is [name, first code, last code], codes 0-65535" % where)
+        self.probe = self._probe(data.get("probe"), where + ": probe")
         self.runs, self.raw_size = self._runs()
+
+    def _probe(self, p, where):
+        """(Point, range or None) of the map's probe register, or None."""
+        if p is None:
+            return None
+        addr = _need(p, "address", int, where)
+        fn, type_ = p.get("function", 3), p.get("type", "u16")
+        if fn not in (3, 4) or not _int_in(addr, 0, 0xFFFE) or type_ not in ("u16", "i16", "u32", "i32", "f32"):
+            raise MapError("%s: function 3 or 4, address 0-65534, type u16, i16, u32, i32 or f32" % where)
+        rng = p.get("range")
+        if rng is not None and not (isinstance(rng, list) and len(rng) == 2
+                                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng)):
+            raise MapError("%s.range: [lowest, highest] raw value" % where)
+        return point("probe", type_, fn, addr), rng
+
+    def probe_request(self):
+        """(function, address, count) of the smallest read that shows whether the device answers."""
+        if self.probe:
+            pt = self.probe[0]
+            return pt.function, pt.address, pt.regs
+        if self.model:
+            return self.model.get("function", 3), self.model["address"], 1
+        return self.blocks[0][0], self.blocks[0][1], 1
+
+    def recognise(self, data):
+        """Whether the reply ``data`` (register bytes) to ``probe_request()`` says this is the
+        type: a model code in the model ranges or a probe value inside its range. None when this
+        map cannot tell (it names neither)."""
+        if self.probe and self.probe[1] is not None:
+            v = decode(self.probe[0], data, 0)
+            return self.probe[1][0] <= v <= self.probe[1][1]
+        if self.model and (not self.probe or self.probe[0].address == self.model["address"]):
+            return self.model_of((data[0] << 8) | data[1]) is not None
+        return None
 
     def _runs(self):
         """Per block, ``(byte in the reply's data, byte in the device's raw buffer, bytes)`` of each

@@ -66,15 +66,17 @@ class Monitor:
         return None, None
 
     def status(self):
-        """Per-device status with main values and bus health, for the Device status page."""
+        """Per-device status with main values (with their quality: live, stale or offline, and
+        when read) and bus health, for the Device status page."""
         return list(self.status_iter())
 
     def status_iter(self):
         """``status()`` one device at a time."""
         for p in self.pollers:
             for d in list(p.devices):
-                entry = d.as_dict()
-                entry["values"] = {k: {"value": v, "unit": u} for k, (v, u) in d.values(True).items()}
+                entry = d.as_dict(interval_ms=p.interval_ms)
+                q = entry["quality"]  # one read: its values share its age and quality
+                entry["values"] = {k: {"value": v, "unit": u, "quality": q} for k, (v, u) in d.values(True).items()}
                 st = p.channel.stats.get(d.address)
                 entry["bus"] = st.as_dict() if st else None
                 yield entry

@@ -19,10 +19,11 @@ The routes live by area in ``firmware/api/`` (session, reading, devices, setting
 import microdot.microdot as _microdot
 from microdot import Request
 
-from firmware.api import devices, history, reading, session, settings, system, upgrade
+from firmware.api import devices, history, reading, scan, session, settings, system, upgrade
 from firmware.api.common import MAX_BODY, ApiError, error, refused
 from firmware.auth import Sessions, Throttle
 from firmware.errors import SettingsError
+from firmware.scan import ScanError
 from firmware.upgrade import MAX_BUNDLE, UpgradeError
 
 __all__ = ["MAX_BODY", "ApiError", "error", "register", "cross_site"]
@@ -35,7 +36,7 @@ Request.max_body_length = MAX_BODY
 _PUBLIC = ("/api/login", "/api/logout", "/api/health", "/api/notice")
 _MUST_CHANGE_OK = ("/api/password", "/api/logout", "/api/session")
 _CHANGES = ("POST", "PUT", "DELETE", "PATCH")
-_ANSWERED = (ApiError, SettingsError, UpgradeError)  # refusals, not faults
+_ANSWERED = (ApiError, SettingsError, UpgradeError, ScanError)  # refusals, not faults
 
 
 def _host_port(text, default_port):
@@ -102,6 +103,7 @@ def register(app, logger):
     system.routes(app, logger)
     upgrade.routes(app, logger)
     history.routes(app, logger)
+    scan.routes(app, logger)
 
 
 def _guard(app, sessions):
@@ -134,6 +136,10 @@ def _answers(app):
     @app.errorhandler(ApiError)
     async def api_error(request, e):
         return error(e.status, e.message, e.field, e.headers)
+
+    @app.errorhandler(ScanError)
+    async def scan_error(request, e):
+        return error(e.status, e.message, e.field)
 
     @app.errorhandler(SettingsError)  # and DeviceError, NotApplied: the code decides the status
     async def settings_error(request, e):

@@ -10,17 +10,17 @@ is the device's answer and is not.
 Counts per device feed the status page.
 """
 
-import asyncio
-
 from micropython import const
 
 from firmware import wire
 from firmware.compat import sleep_ms, ticks_diff, ticks_ms, ticks_us
 from firmware.modbus import frame
 from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusError, ReplyTimeout, RequestError
+from firmware.modbus.scheduler import USER, Scheduler
 from firmware.rs485 import BAUD_RATES, PARITIES, STOP_BITS, UART_PARITY
 
 _BUF = const(260)
+_LATENCIES = const(32)  # response times kept per device for p50/p95
 
 
 class DeviceStats:
@@ -33,12 +33,46 @@ class DeviceStats:
         self.crc_errors = 0
         self.frame_errors = 0
         self.exceptions = 0
-        self.last_latency_ms = None
+        # The last response times (ms, u16 each), a ring; the latest is the last written. (8
+        # attributes: a 9th doubles an instance's attribute table.)
+        self._lat = bytearray(2 * _LATENCIES)
+        self._lat_n = 0
+
+    @property
+    def last_latency_ms(self):
+        if not self._lat_n:
+            return None
+        i = 2 * ((self._lat_n - 1) % _LATENCIES)
+        return (self._lat[i] << 8) | self._lat[i + 1]
+
+    def answered(self, ms):
+        self.successes += 1
+        i = 2 * (self._lat_n % _LATENCIES)
+        ms = min(ms, 0xFFFF)
+        self._lat[i] = ms >> 8
+        self._lat[i + 1] = ms & 0xFF
+        self._lat_n += 1
+
+    def percentiles(self):
+        """(p50, p95) of the kept response times in ms, or (None, None) before any."""
+        n = min(self._lat_n, _LATENCIES)
+        if not n:
+            return None, None
+        lat = sorted((self._lat[2 * i] << 8) | self._lat[2 * i + 1] for i in range(n))
+        return lat[(n - 1) // 2], lat[min(n - 1, (95 * n + 99) // 100 - 1)]
+
+    def clash_likely(self):
+        """True when the errors look like two devices answering on this one address: garbled
+        replies (CRC and frame errors) mixed with good ones, rather than silence."""
+        bad = self.crc_errors + self.frame_errors
+        return self.successes > 0 and bad >= 5 and 10 * bad >= self.requests and bad > self.timeouts
 
     def as_dict(self):
+        p50, p95 = self.percentiles()
         return {"requests": self.requests, "successes": self.successes, "timeouts": self.timeouts,
                 "crc_errors": self.crc_errors, "frame_errors": self.frame_errors,
-                "exceptions": self.exceptions, "last_latency_ms": self.last_latency_ms}
+                "exceptions": self.exceptions, "last_latency_ms": self.last_latency_ms,
+                "p50_ms": p50, "p95_ms": p95, "clash_likely": self.clash_likely()}
 
 
 class Channel:
@@ -53,9 +87,10 @@ class Channel:
         self._tx = bytearray(_BUF)
         self._rx = bytearray(_BUF)
         self._rx_mv = memoryview(self._rx)
-        self._lock = asyncio.Lock()
+        self.bus = Scheduler()  # every transaction on this channel asks it for the bus
         self._last = ticks_us()  # end of the last bus activity we saw
         self.stats = {}
+        self._untracked = DeviceStats()  # counts of the requests made with track=False (scans)
         self._pending = None
         self.configure(baud, parity, stop)
 
@@ -72,7 +107,7 @@ class Channel:
         if stop not in STOP_BITS:
             raise RequestError("stop bits %r not one of %s" % (stop, ", ".join(str(s) for s in STOP_BITS)))
         self._pending = (baud, parity, stop)
-        if not self._lock.locked():
+        if not self.bus.busy:
             self._apply_line()
 
     def _apply_line(self):
@@ -94,24 +129,30 @@ class Channel:
             st = self.stats[unit] = DeviceStats()
         return st
 
-    async def request(self, unit, function, address, quantity=1, values=None, out=None):
+    async def request(self, unit, function, address, quantity=1, values=None, out=None, priority=USER,
+                      timeout_ms=None, retries=None, track=True):
         """Runs one transaction; returns the read values (a list, or bytes copied into ``out``).
 
         Reads return registers as ints, coils/inputs as bools; with ``out`` (a bytearray) the raw
         data bytes are copied there instead and their count returned. Writes return None.
+        ``priority`` (modbus.scheduler) says who goes first when the bus is wanted by several;
+        ``timeout_ms`` and ``retries`` override the channel's for this one (a probe's short try);
+        ``track=False`` keeps no per-unit counts (a scan's addresses that may hold nothing).
         """
-        async with self._lock:
-            # Built under the lock: _tx is shared, and another request may be waiting on the bus.
+        await self.bus.acquire(priority)
+        try:
+            # Built holding the bus: _tx is shared, and another request may be waiting for it.
             if self._pending:
                 self._apply_line()
             n = frame.build(self._tx, unit, function, address, quantity, values)
-            st = self.device(unit)
+            st = self.device(unit) if track else self.stats.get(unit) or self._untracked
             attempt = 0
+            retries = self.retries if retries is None else retries
             while True:
                 st.requests += 1
                 t0 = ticks_ms()
                 try:
-                    size = await self._transact(n, function, quantity)
+                    size = await self._transact(n, function, quantity, timeout_ms)
                 except ExceptionReply:
                     st.exceptions += 1
                     raise
@@ -122,12 +163,11 @@ class Channel:
                         st.crc_errors += 1
                     else:
                         st.frame_errors += 1
-                    if attempt >= self.retries:
+                    if attempt >= retries:
                         raise
                     attempt += 1
                     continue
-                st.successes += 1
-                st.last_latency_ms = ticks_diff(ticks_ms(), t0)
+                st.answered(ticks_diff(ticks_ms(), t0))
                 break
             if function in (1, 2, 3, 4):
                 if out is not None:
@@ -137,6 +177,8 @@ class Channel:
                     return frame.registers(self._rx, quantity)
                 return frame.bits(self._rx, quantity)
             return None
+        finally:
+            self.bus.release()
 
     async def _quiet(self):
         """Waits for t3.5 of silence on the line, dropping whatever arrives meanwhile."""
@@ -154,7 +196,7 @@ class Channel:
                 raise ReplyTimeout("channel %d: line never quiet" % self.number)
             await sleep_ms((wait + 999) // 1000)
 
-    async def _transact(self, n, function, quantity):
+    async def _transact(self, n, function, quantity, timeout_ms=None):
         await self._quiet()
         await self.port.send(memoryview(self._tx)[:n])
         # Half duplex: whatever came in while we were talking is not the reply.
@@ -163,7 +205,7 @@ class Channel:
         rx = self._rx_mv
         got = 0
         expect = _BUF
-        timeout = self.response_timeout_ms
+        timeout = timeout_ms or self.response_timeout_ms
         while got < expect:
             k = await self.port.recv(rx[got:], timeout)
             if not k:

@@ -56,6 +56,59 @@ function fmtS(s) {
 function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
 
 let server = "", channels = [];
+
+// Bus health of one device: a short summary, the figures when opened (the device detail).
+function busCell(tr, b) {
+  const td = document.createElement("td");
+  if (b.requests === undefined) { td.textContent = "-"; tr.appendChild(td); return; }
+  const det = document.createElement("details"), sum = document.createElement("summary"), p = document.createElement("p");
+  sum.textContent = b.successes + "/" + b.requests + (b.clash_likely ? " - two devices on one address?" : "");
+  p.textContent = "Response time p50 " + (b.p50_ms == null ? "-" : b.p50_ms + " ms") + ", p95 " + (b.p95_ms == null ? "-" : b.p95_ms + " ms") +
+    "; timeouts " + b.timeouts + ", CRC errors " + b.crc_errors + ", frame errors " + b.frame_errors + ", exception replies " + b.exceptions +
+    (b.clash_likely ? ". Garbled replies among good ones: likely two devices answer on this address; give one another address." : "");
+  det.append(sum, p); td.appendChild(det);
+  if (b.clash_likely) td.className = "off";
+  tr.appendChild(td);
+}
+
+// --- scan a channel: progress, and an Add button per device found ---
+const scanning = {};
+async function scanShow(ch) {
+  const box = $("#scan" + ch);
+  try {
+    const s = await api("GET", "/api/scan?channel=" + ch);
+    box.textContent = "";
+    const p = document.createElement("p");
+    p.textContent = "RS485-" + ch + ": " + (s.state === "idle" ? "not scanned" : s.state + ", " + Math.round(100 * s.progress) + " %") +
+      (s.reason ? " (" + s.reason + ")" : "") + (s.found.length ? ", found:" : "");
+    box.appendChild(p);
+    for (const f of s.found) {
+      const line = document.createElement("div");
+      line.textContent = "Address " + f.address + ": " + (f.type || "unknown type") + (f.model ? " (" + f.model + ")" : "") +
+        (f.serial ? ", serial " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", configured " : " ");
+      if (!f.configured && f.type) {
+        const add = document.createElement("button");
+        add.textContent = "Add"; add.type = "button";
+        add.addEventListener("click", async () => {
+          try { await api("POST", "/api/devices", { type: f.type, channel: ch, address: f.address }); say("Device added"); refresh(); scanShow(ch); } catch (e) { fail(e); }
+        });
+        line.appendChild(add);
+      }
+      box.appendChild(line);
+    }
+    if (s.state !== "running") { clearInterval(scanning[ch]); delete scanning[ch]; }
+  } catch (e) { fail(e); clearInterval(scanning[ch]); delete scanning[ch]; }
+}
+for (const ch of [1, 2, 3]) {
+  $("#scanbtn" + ch).addEventListener("click", async () => {
+    try {
+      await api("POST", "/api/scan", { channel: ch, first: 1, last: 247 });
+      if (!scanning[ch]) scanning[ch] = setInterval(() => scanShow(ch), 1000);
+      scanShow(ch);
+    } catch (e) { fail(e); }
+  });
+}
+
 async function refresh() {
   try {
     const st = await api("GET", "/api/status"), n = st.network, dv = st.devices;
@@ -86,10 +139,12 @@ async function refresh() {
       cell(tr, d.type + (d.model ? " (" + d.model + ")" : ""));
       cell(tr, (channels.find((c) => c.number === d.channel) || { label: d.channel }).label); cell(tr, d.address);
       cell(tr, (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : ""));
-      cell(tr, d.online ? "online" : "offline", d.online ? "on" : "off");
-      cell(tr, d.last_seen_s === null ? "never" : d.last_seen_s + " s ago");
-      cell(tr, Object.entries(d.values || {}).map(([k, v]) => k + " " + v.value + (v.unit ? " " + v.unit : "")).join(", "));
-      cell(tr, b.requests === undefined ? "-" : b.successes + "/" + b.requests + ", " + b.timeouts + ", " + b.crc_errors + ", " + b.frame_errors + ", " + b.exceptions);
+      cell(tr, d.online ? "online" : "offline" + (d.next_try_s == null ? "" : ", next try in " + fmtS(d.next_try_s)), d.online ? "on" : "off");
+      cell(tr, (d.last_seen_s === null ? "never" : d.last_seen_s + " s ago") + (d.quality === "stale" ? " (stale)" : ""));
+      const vals = Object.entries(d.values || {}).map(([k, v]) => k + " " + v.value + (v.unit ? " " + v.unit : "")).join(", ");
+      // Old values are never shown as live: marked, and greyed by their class.
+      cell(tr, vals && d.quality !== "live" ? "[" + d.quality + ", read " + d.last_seen_s + " s ago] " + vals : vals, d.quality === "live" ? "" : d.quality);
+      busCell(tr, b);
       tb.appendChild(tr);
     }
   } catch (e) { fail(e); }

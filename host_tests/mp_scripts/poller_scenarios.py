@@ -32,6 +32,7 @@ async def silent(path, control, layout):
     log = Log(echo=False)
     p = _poller(path, 1, 115200, log)
     p.channel.response_timeout_ms = 200
+    p.backoff_ms = 500  # an offline device is tried again soon (30 s on the logger)
     p.set_devices(layout, interval_ms=1000)
     _write(control, "")
     task = asyncio.create_task(p.run())
@@ -77,8 +78,13 @@ async def sixty(paths, layout):
         p.set_devices(layout, interval_ms=0)
     tasks = [asyncio.create_task(p.run()) for p in pollers]
     pollers = [p for p in pollers if p.devices]
-    while min(p.sweeps for p in pollers) < 1:  # the first sweep also identifies every device
+    # Never-seen devices are brought online (identified, first poll) one by one by the probe
+    # loop; then a pass that may have started before the last one came is let go by.
+    while sum(p.communicating() for p in pollers) < sum(len(p.devices) for p in pollers):
         await sleep_ms(50)
+    first = [p.sweeps + 1 for p in pollers]
+    while any(p.sweeps < f for p, f in zip(pollers, first)):
+        await sleep_ms(10)
     polls0 = sum(d.polls for p in pollers for d in p.devices)
     good0 = sum(d.good_polls for p in pollers for d in p.devices)
     seen = [p.sweeps for p in pollers]

@@ -31,13 +31,38 @@ def device(unit, size=250, bits=2000):
     ))
 
 
+def crc16(data):
+    """Modbus CRC-16, little end first (the sim's own: a fault it makes must not share the master's code)."""
+    c = 0xFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+    return bytes((c & 0xFF, c >> 8))
+
+
+FAULTS = ("crc", "truncated", "wrong_unit")
+
+
+def spoil(fault, data):
+    """A reply as a faulty unit sends it: a bad CRC, cut after half its bytes, or from another unit."""
+    if fault == "crc":
+        return data[:-1] + bytes(((data[-1] ^ 0x5A),))
+    if fault == "truncated":
+        return data[: max(1, len(data) // 2)]
+    body = bytes(((data[0] % 247) + 1,)) + data[1:-2]
+    return body + crc16(body)
+
+
 class Line:
     """pymodbus slaves ``units`` answering on the pty ``path``; ``stop()`` ends them."""
 
     def __init__(self, path, units, baud=9600, devices=None):
         self.path = path
         self.devices = devices or [device(u) for u in units]
+        self.units = set(units)
         self.silent = set()  # unit ids whose replies are dropped: a device that went quiet
+        self.faults = {}  # unit id: one of FAULTS, how its replies are spoiled
         self._baud = baud
         self._loop = None
         self._server = None
@@ -64,9 +89,13 @@ class Line:
         await self._server.serve_forever()
 
     def _trace(self, sending, data):
-        # Replies of silenced units never reach the wire (b"" sends nothing).
-        if sending and data and data[0] in self.silent:
+        # Replies of silenced units never reach the wire (b"" sends nothing); nor do pymodbus's
+        # own answers for units it does not serve (exception 4, even with ignore_missing_devices):
+        # on a real bus nobody answers there.
+        if sending and data and (data[0] in self.silent or data[0] not in self.units):
             return b""
+        if sending and data and data[0] in self.faults:
+            return spoil(self.faults[data[0]], bytes(data))
         return data
 
     def stop(self):

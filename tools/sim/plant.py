@@ -11,6 +11,8 @@ serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent 
 per line silences those devices (they stop answering) until the line is removed. Every write a
 unit takes is appended to run/plant-writes.jsonl (channel, address, register, values): what the
 slave holds, for a test to check a write against the device and not against the master's word.
+``Plant(..., faults=...)`` makes units answer with a bad CRC, truncated, or as the wrong unit
+(tools.sim.line.FAULTS).
 """
 
 import argparse
@@ -196,7 +198,7 @@ class Plant:
     (or a person) in another process can make devices go quiet and come back.
     """
 
-    def __init__(self, paths, layout, baud=9600, control=None, writes=None):
+    def __init__(self, paths, layout, baud=9600, control=None, writes=None, faults=None):
         self.units = [Unit(*spec) for spec in layout]
         self._writes = writes
         for u in self.units:
@@ -205,6 +207,8 @@ class Plant:
         for ch, path in sorted(paths.items()):
             units = [u for u in self.units if u.channel == ch]
             self.lines[ch] = Line(path, [u.address for u in units], baud, devices=[u.device() for u in units])
+            # ``faults`` {(channel, address): "crc" | "truncated" | "wrong_unit"}: units that answer badly
+            self.lines[ch].faults = {a: f for (c, a), f in (faults or {}).items() if c == ch}
         self._control = control
         self._stop = False
         if control:
