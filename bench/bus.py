@@ -44,7 +44,8 @@ def run_mp(script, cfg, folder, timeout=900):
         return json.load(f)
 
 
-def tax(folder, good=16, window_ms=60000, interval_ms=None, backoff_ms=30000, backoff_max_ms=600000, baud=9600):
+def tax(folder, good=16, window_ms=60000, interval_ms=None, backoff_ms=30000, backoff_max_ms=600000, baud=9600,
+        probe_timeout_ms=None):
     """Runs the dead-device tax on a plant of ``good`` inverters plus the 4 bad units; the figures."""
     a, b = os.path.join(folder, "m"), os.path.join(folder, "s")
     socat = ptys.pair(a, b)
@@ -57,7 +58,8 @@ def tax(folder, good=16, window_ms=60000, interval_ms=None, backoff_ms=30000, ba
         r = run_mp(os.path.join(ROOT, "bench", "mp_bus.py"),
                    {"pty": a, "baud": baud, "good": [[i, "atess_inverter"] for i in range(1, good + 1)],
                     "bad": [[addr, "atess_inverter"] for addr in bad], "window_ms": window_ms,
-                    "interval_ms": interval_ms, "backoff_ms": backoff_ms, "backoff_max_ms": backoff_max_ms},
+                    "interval_ms": interval_ms, "backoff_ms": backoff_ms, "backoff_max_ms": backoff_max_ms,
+                    **({"probe_timeout_ms": probe_timeout_ms} if probe_timeout_ms else {})},
                    folder)
     finally:
         plant.stop()

@@ -33,6 +33,7 @@ async def phase(ch, cfg, pairs, good):
     p = Poller(ch, log, MAPS)
     p.backoff_ms = cfg["backoff_ms"]
     p.backoff_max_ms = cfg["backoff_max_ms"]
+    p.probe_timeout_ms = cfg.get("probe_timeout_ms", p.probe_timeout_ms)
     ch.stats = {}
     p.set_devices(entries(pairs), interval_ms=cfg["interval_ms"])
     polls = {}

@@ -126,17 +126,16 @@ class _File:
         self.size = good
 
     def append(self, payloads):
-        """Appends ``payloads`` (a list of bytes) in one write."""
+        """Appends ``payloads`` (a list of bytes), closed once (one commit on LittleFS)."""
         if self.types is None:
             self._load()
-        data = b"".join(frame(p) for p in payloads)
         try:
             with open(self.path, "ab") as f:
-                f.write(data)
+                for p in payloads:  # frame by frame: no slot of 60 devices in one piece of heap
+                    self.size += f.write(frame(p))
         except OSError:
             self.types = None  # read the file again before the next append: its T frames may be missing
             raise
-        self.size += len(data)
 
     def type_index(self, key, out):
         """The index of ``key`` ("type/model") in this file; adds its T frame to ``out`` if new."""

@@ -22,8 +22,8 @@ import sys
 import pytest
 from conftest import HERE, ROOT, _missing, require_tool
 
-from firmware.modbus.channel import PARITIES
-from firmware.settings import BAUD_RATES
+from firmware.rs485 import BAUD_RATES
+from firmware.rs485 import UART_PARITY as PARITIES  # letter -> machine.UART parity
 from firmware.wire import char_us
 
 STUBS = os.path.join(ROOT, ".venv", "stubs-esp32")

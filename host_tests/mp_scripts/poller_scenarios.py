@@ -1,6 +1,5 @@
 # Poller against the simulated plant; runs on CPython (imported) and under the unix port:
 #   micropython poller_scenarios.py silent <pty-1> <control-file> <layout.json>
-#   micropython poller_scenarios.py sixty <pty-1> <pty-2> <pty-3> <layout.json>
 # Prints one JSON line with what it saw. The layout comes in a file: the unix port build dies
 # ("FATAL: uncaught NLR") on a command-line argument of a few hundred characters.
 import asyncio
@@ -70,46 +69,9 @@ async def silent(path, control, layout):
     return out
 
 
-async def sixty(paths, layout):
-    """60 devices on three channels at 9600 baud, polled back to back: the sweep time."""
-    log = Log(echo=False)
-    pollers = [_poller(path, i + 1, 9600, log) for i, path in enumerate(paths)]
-    for p in pollers:
-        p.set_devices(layout, interval_ms=0)
-    tasks = [asyncio.create_task(p.run()) for p in pollers]
-    pollers = [p for p in pollers if p.devices]
-    # Never-seen devices are brought online (identified, first poll) one by one by the probe
-    # loop; then a pass that may have started before the last one came is let go by.
-    while sum(p.communicating() for p in pollers) < sum(len(p.devices) for p in pollers):
-        await sleep_ms(50)
-    first = [p.sweeps + 1 for p in pollers]
-    while any(p.sweeps < f for p, f in zip(pollers, first)):
-        await sleep_ms(10)
-    polls0 = sum(d.polls for p in pollers for d in p.devices)
-    good0 = sum(d.good_polls for p in pollers for d in p.devices)
-    seen = [p.sweeps for p in pollers]
-    passes = [[] for _ in pollers]
-    while min(len(x) for x in passes) < 1:  # a whole pass per channel, timed by the poller (bench: more)
-        for i, p in enumerate(pollers):
-            if p.sweeps != seen[i]:
-                seen[i] = p.sweeps
-                passes[i].append(p.sweep_ms)
-        await sleep_ms(10)
-    done = [x[0] for x in passes]
-    polls = sum(d.polls for p in pollers for d in p.devices) - polls0
-    good = sum(d.good_polls for p in pollers for d in p.devices) - good0
-    for t in tasks:
-        t.cancel()
-    return {"sweep_ms": done, "devices": sum(len(p.devices) for p in pollers),
-            "online": sum(p.communicating() for p in pollers), "polls": polls, "good_polls": good}
-
-
 if __name__ == "__main__":
     mode = sys.argv[1]
     with open(sys.argv[-1]) as f:
         layout = json.load(f)
-    if mode == "silent":
-        result = asyncio.run(silent(sys.argv[2], sys.argv[3], layout))
-    else:
-        result = asyncio.run(sixty(sys.argv[2:5], layout))
+    result = asyncio.run(silent(sys.argv[2], sys.argv[3], layout))
     print(json.dumps(result))
