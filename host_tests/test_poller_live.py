@@ -65,9 +65,10 @@ def test_silent_device_goes_offline_in_3_polls_and_returns_at_its_first_good_rep
     # offline after exactly 3 failed polls (a poll already under way when it went quiet may still succeed)
     assert r["fails_at_offline"] == 3 and r["polls_until_offline"] <= 4, r
     assert r["communicating_silent"] == 2
-    for a in ("1", "3"):  # the others keep their rate (1 poll a second)
-        assert abs(r["rate_silent"][a] - r["rate_before"][a]) <= 0.25, r
-        assert r["rate_silent"][a] >= 0.75, r
+    for a in ("1", "3"):  # the others keep their rate (1 poll a second; counted over a few seconds,
+        # so one poll more or less on a loaded machine moves it by 0.25)
+        assert abs(r["rate_silent"][a] - r["rate_before"][a]) <= 0.5, r
+        assert r["rate_silent"][a] >= 0.5, r
     assert r["polls_until_online"] == 1 and r["online_after"], r
     assert r["serial_after_return"] == "ATS1000002" and r["communicating_end"] == 3
     log = "\n".join(r["log"])

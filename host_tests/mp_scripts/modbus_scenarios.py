@@ -236,7 +236,9 @@ async def long_idle_line(ch):
 
 async def stats_counted(ch):
     st = ch.device(1).as_dict()
-    expect(st["requests"] == st["successes"] + st["exceptions"] and st["successes"] > 10, st)
+    # every request counted once, as a success or as what went wrong (a loaded PC may time one out)
+    failed = st["exceptions"] + st["timeouts"] + st["crc_errors"] + st["frame_errors"]
+    expect(st["requests"] == st["successes"] + failed and st["successes"] > 10, st)
     expect(st["exceptions"] == 1, st)  # the exception_reply scenario
     expect(st["last_latency_ms"] is not None, st)
 
