@@ -6,11 +6,11 @@ BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
 STUBS     := $(VENV)/stubs-esp32
-DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl mbpoll
+DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl mbpoll prometheus
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench soak clean
+.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench soak fuzz clean
 
 setup: deps debs lib
 
