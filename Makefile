@@ -59,6 +59,11 @@ bench: setup
 soak: setup
 	$(PY) -m bench.soak $(SOAK)
 
+# The API against docs/openapi.yaml, long (issue 21): make fuzz [FUZZ_EXAMPLES=100]
+FUZZ_EXAMPLES ?= 100
+fuzz: setup
+	ENERLOG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -s host_tests/test_api_fuzz.py
+
 clean:
 	rm -rf build run artifacts .pytest_cache .mypy_cache .ruff_cache
 	find lib -mindepth 1 ! -name README.md -exec rm -rf {} +
