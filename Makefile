@@ -6,11 +6,11 @@ BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
 STUBS     := $(VENV)/stubs-esp32
-DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl mbpoll
+DEBS      := mosquitto mosquitto-clients chromium chromium-driver socat openssl mbpoll prometheus
 PORT      ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench soak clean
+.PHONY: setup deps debs lib test lint typecheck sim build flash upgrade bench soak fuzz clean
 
 setup: deps debs lib
 
@@ -60,6 +60,11 @@ bench: setup
 # The whole logger on a small heap (issue 10): make soak [SOAK="--duration 3600 --heap 640k"]
 soak: setup
 	$(PY) -m bench.soak $(SOAK)
+
+# The API against docs/openapi.yaml, long (issue 21): make fuzz [FUZZ_EXAMPLES=100]
+FUZZ_EXAMPLES ?= 100
+fuzz: setup
+	ENERLOG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -s host_tests/test_api_fuzz.py
 
 clean:
 	rm -rf build run artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""GET /api/status and /api/devices latency while the firmware polls 60 simulated devices.
+"""GET /api/status, /api/devices and /metrics latency while the firmware polls 60 simulated devices.
 
 Run: ``python -m bench.web`` (part of ``make bench``). Starts `make sim` with --devices 60,
 logs in like a user, waits until the devices are online, then times 100 requests of each.
@@ -36,7 +36,8 @@ def main():
                     break
                 time.sleep(1)
             print("60 devices configured, %d communicating" % st["devices"]["communicating"])
-            for path in ("/api/status", "/api/devices"):
+            client.req("PUT", "/api/settings/metrics", {"enabled": True})  # /metrics: off from the factory
+            for path in ("/api/status", "/api/devices", "/metrics"):
                 times, size = [], 0
                 for _ in range(100):
                     body, ms = client.fetch("GET", path)

@@ -9,6 +9,7 @@ from firmware import passwords
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _HOST_CHARS = _NAME_CHARS + "-"
 _TOPIC_CHARS = _NAME_CHARS + "_-./"
+_TOKEN_CHARS = _NAME_CHARS + "-._~+/="  # RFC 6750's b64token: sent as it is after "Bearer "
 PRINTABLE = "".join(chr(c) for c in range(32, 127))
 
 
@@ -87,6 +88,10 @@ def check(spec, v):
     elif kind == "name":
         if not a <= len(v) <= b or not only(v, _NAME_CHARS + "._-"):
             return "format", "must be %d to %d letters, digits, '.', '_' or '-'" % (a, b)
+    elif kind == "token":
+        if v and (not a <= len(v) <= b or not only(v, _TOKEN_CHARS)):
+            return "format", ("must be empty or %d to %d letters, digits, '-', '.', '_', '~', '+', '/' or '='"
+                              % (a, b))
     elif kind == "host":
         if v == "" and a == 0:
             return None

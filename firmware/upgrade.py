@@ -93,7 +93,11 @@ async def install(read, length, root, slot):
 
 
 async def _install(body, length, root, slot):
-    head = (await body.line(64)).decode()
+    line = await body.line(64)
+    try:
+        head = line.decode()
+    except UnicodeError:  # bytes that are not text (a picture, a zip): no header
+        head = ""
     parts = head.strip().rsplit(" ", 1)
     if not head.endswith("\n") or len(parts) != 2 or parts[0] != MAGIC or not parts[1].isdigit():
         raise UpgradeError(400, "not an EnerLog bundle (no '%s' header)" % MAGIC)

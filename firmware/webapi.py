@@ -5,6 +5,8 @@ The routes live by area in ``firmware/api/`` (session, reading, devices, setting
   Wrong passwords are throttled (``auth.Throttle``): 429 with Retry-After while locked.
 - A session opened while ``login.must_change`` is set (the factory admin/admin) may only set a
   new password (``POST /api/password``), ask ``GET /api/session`` and log out: anything else 403.
+- ``GET /metrics`` is outside /api/ and needs no session: the ``metrics`` settings decide (off: 404;
+  a token set: 401 without it), in ``firmware.metrics.refusal``.
 - Every other route needs a session (401), but ``GET /api/health`` (liveness only, nothing about
   the plant, for the watchdog's probe) and ``GET /api/notice`` (what the login screen must say).
 - Every POST/PUT/DELETE passes a cross-site check (403): ``Sec-Fetch-Site`` present and not
@@ -19,7 +21,7 @@ The routes live by area in ``firmware/api/`` (session, reading, devices, setting
 import microdot.microdot as _microdot
 from microdot import Request
 
-from firmware.api import devices, history, reading, scan, session, settings, system, upgrade
+from firmware.api import devices, history, metrics, reading, scan, session, settings, system, upgrade
 from firmware.api.common import MAX_BODY, ApiError, error, refused
 from firmware.auth import Sessions, Throttle
 from firmware.errors import SettingsError
@@ -104,6 +106,7 @@ def register(app, logger):
     upgrade.routes(app, logger)
     history.routes(app, logger)
     scan.routes(app, logger)
+    metrics.routes(app, logger)  # /metrics: outside /api/, its own access rule (settings metrics)
 
 
 def _guard(app, sessions):

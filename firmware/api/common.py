@@ -24,11 +24,29 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def sendable(text):
+    """``text`` as it may go out in an answer: always valid UTF-8. A JSON body's ``"\\udXXX"``
+    escape (or such bytes in a header) gives a string holding a lone surrogate, which MicroPython's
+    ``json.dumps`` would send as the invalid UTF-8 bytes ED A0..BF xx; it is written as the escape's
+    six characters instead. Other text is returned as it is."""
+    if not isinstance(text, str):
+        return text
+    raw = text.encode("utf-8", "surrogatepass")  # the same bytes on both runtimes
+    i = raw.find(b"\xed")
+    while i >= 0:
+        if i + 1 < len(raw) and raw[i + 1] >= 0xA0:  # ED A0..BF: U+D800..U+DFFF
+            return "".join("\\u%04x" % ord(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+        i = raw.find(b"\xed", i + 1)
+    return text
+
+
 def error(status, message, field=None, headers=None):
-    """The answer to a refused request: ``{"error": message, "field": field}``."""
+    """The answer to a refused request: ``{"error": message, "field": field}``. Every refusal goes
+    out here, and what it names may be the client's own text (an unknown key, an Origin): made
+    ``sendable``."""
     h = {"Cache-Control": "no-store"}
     h.update(headers or {})
-    return {"error": message, "field": field}, status, h
+    return {"error": sendable(message), "field": sendable(field)}, status, h
 
 
 def refused(exc):

@@ -1,5 +1,5 @@
 """Status and reading: GET /api/health (no session: the watchdog's probe), /api/status,
-/api/devices, /api/meta and /api/log."""
+/api/devices, /api/meta, /api/log and /api/openapi.yaml (the API's contract, docs/openapi.yaml)."""
 
 import json
 
@@ -12,6 +12,8 @@ from firmware.settings import describe
 
 _LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 _JSON = {"Content-Type": "application/json"}
+# docs/openapi.yaml beside the firmware folder (the PC, the sim); a board without it answers 404.
+_SPEC = ("/".join(__file__.split("/")[:-3]) or ".") + "/docs/openapi.yaml"
 
 
 def _device_chunks(monitor):
@@ -49,6 +51,13 @@ def routes(app, logger):
         limits.pop("login", None)
         return {"types": sorted(logger.monitor.maps), "limits": limits,
                 "channels": [{"number": n, "section": section(n), "label": label(n)} for n in CHANNELS]}
+
+    @app.get("/api/openapi.yaml")
+    async def openapi(request):
+        try:
+            return Response.send_file(_SPEC, content_type="application/yaml", max_age=0)
+        except OSError:
+            return error(404, "the API's description is not on this logger (see docs/openapi.yaml)")
 
     @app.get("/api/log")
     async def recent_log(request):
