@@ -8,7 +8,7 @@ device rules from ``devices.py``, the kinds of value from ``fields.py``.
 
 Sections (manual chapters in brackets): ``login`` [4.2], ``rs485_1``..``rs485_3`` [4.5],
 ``network`` [4.1, 4.6], ``server`` [5, 6.2], ``button`` [2.1.1, 6.1], ``clock``, ``gateway`` [2.3],
-``devices`` [4.4].
+``writes`` [2.3], ``devices`` [4.4].
 Every value is a JSON scalar; text is printable ASCII, so the file is byte-identical on both
 runtimes. A change is rejected with ``SettingsError(field, message, code)``, e.g.
 ``network.ip: must be a dotted IPv4 address``; nothing is stored then.
@@ -102,6 +102,11 @@ SCHEMA.update({
         "writes": ("bool", False, None, None),  # writes to devices: off (they pass the write governor)
         "clients": ("subnets", "", 0, 200),  # "a.b.c.d, a.b.c.d/n": who may connect; empty: anyone
         "max_clients": ("int", 4, 1, 8),
+    },
+    "writes": {
+        # The write governor (firmware/writes.py): a register is written at most once per this
+        # many seconds, whoever asks (a device's EEPROM wears with every write).
+        "min_interval_s": ("int", 60, 1, 86400),
     },
 })
 _DEVICE = _devices.FIELDS
