@@ -32,7 +32,8 @@ SERVER_BUSY = 6
 # The write governor's refusals as Modbus exceptions (the spec's codes).
 EXCEPTION_BY_CODE = {"no_device": tcp.PATH_UNAVAILABLE, "not_writable": tcp.ILLEGAL_ADDRESS,
                      "no_limits": tcp.ILLEGAL_ADDRESS, "range": tcp.ILLEGAL_VALUE, "step": tcp.ILLEGAL_VALUE,
-                     "too_soon": SERVER_BUSY, "no_answer": tcp.TARGET_FAILED, "mismatch": SERVER_FAILURE}
+                     "too_soon": SERVER_BUSY, "no_answer": tcp.TARGET_FAILED,
+                     "read_back_differs": SERVER_FAILURE}
 
 
 def rules(text):

@@ -12,7 +12,7 @@ A write passes only when:
   device's EEPROM).
 
 Then it is written (function 6, at the bus's user priority), read back, and a different value
-read back is reported (``mismatch``). Every attempt, refused or not, goes to the audit log
+read back is reported (``read_back_differs``). Every attempt, refused or not, goes to the audit log
 (``firmware/audit.py``) with who asked, the old, asked and read-back values and the result; only
 ``refusals_per_minute`` refusals a minute are kept there (a client hammering bad writes must not
 wear the flash), the others counted. Writes run one at a time.
@@ -38,7 +38,7 @@ STEP = "step"
 TOO_SOON = "too_soon"
 NO_ANSWER = "no_answer"
 DEVICE_EXCEPTION = "device_exception"
-MISMATCH = "mismatch"
+MISMATCH = "read_back_differs"
 WRITTEN = "written"
 UNCHANGED = "unchanged"
 

@@ -165,15 +165,15 @@ def test_a_mismatch_a_silent_device_and_a_device_exception_are_reported():
     gov, dev, slave, audit, now = _setup()
     slave.store = lambda v: min(v, 90)  # the device keeps at most 90
     exc = _refused(gov, 1, 2, "discharge_cutoff_soc", 95, "MQTT")
-    assert exc.code == "mismatch" and "95 written, the device holds 90" in exc.message, exc.message
+    assert exc.code == "read_back_differs" and "95 written, the device holds 90" in exc.message, exc.message
     e = list(audit.newest(1))[0]
-    assert (e["result"], e["old"], e["new"], e["read_back"]) == ("mismatch", 10, 95, 90), e
+    assert (e["result"], e["old"], e["new"], e["read_back"]) == ("read_back_differs", 10, 95, 90), e
     slave.fail = "silent"
     assert _refused(gov, 1, 2, "output_power_limit", 80, "MQTT").code == "no_answer"
     slave.fail = 4
     exc = _refused(gov, 1, 2, "work_mode", 3, "MQTT")
     assert exc.code == "device_exception" and exc.exception == 4, (exc.code, exc.exception)
-    assert [e["result"] for e in audit.newest(3)] == ["device_exception", "no_answer", "mismatch"]
+    assert [e["result"] for e in audit.newest(3)] == ["device_exception", "no_answer", "read_back_differs"]
 
 
 def test_gateway_registers_are_checked_whole_before_any_is_written():
