@@ -36,12 +36,11 @@ def _chunks(audit, n, unrecorded):
 
 
 def routes(app, logger):
-    """``logger``: ``governor`` (writes.Governor) and ``audit`` (audit.Audit)."""
-    governor, audit = logger.governor, logger.audit
+    """``logger``: ``governor`` (writes.Governor) and ``audit`` (audit.Audit), read when asked."""
 
     @app.get("/api/devices/settings")
     async def device_settings(request):
-        return await governor.settings(_arg(request, "channel"), _arg(request, "address"))
+        return await logger.governor.settings(_arg(request, "channel"), _arg(request, "address"))
 
     @app.put("/api/devices/settings")
     async def set_device_setting(request):
@@ -52,11 +51,13 @@ def routes(app, logger):
             raise ApiError(400, "must be a number", "value")
         s = request.g.session
         who = "page " + (s.user if s else "?")
-        return await governor.set(whole(data, "channel"), whole(data, "address"), text(data, "point"), value, who)
+        channel, address, point = whole(data, "channel"), whole(data, "address"), text(data, "point")
+        return await logger.governor.set(channel, address, point, value, who)
 
     @app.get("/api/writes")
     async def writes(request):
         n = _arg(request, "n") if "n" in request.args else 50
         if n > _MAX_N:
             raise ApiError(400, "at most %d" % _MAX_N, "n")
-        return Response(body=_chunks(audit, n, governor.unrecorded), headers={"Content-Type": "application/json"})
+        return Response(body=_chunks(logger.audit, n, logger.governor.unrecorded),
+                        headers={"Content-Type": "application/json"})
