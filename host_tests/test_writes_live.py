@@ -189,6 +189,11 @@ def test_gateway_writes_refused_when_off_and_governed_when_on(tmp_path):
             assert len(fw.plant_writes()) == 1, fw.plant_writes()
             r = c.write_registers(47, [30], device_id=2)
             assert not r.isError(), r
+            with open(os.path.join(str(fw.run_dir), "plant-silent"), "w") as f:
+                f.write("3\n")  # the PBD stops answering
+            time.sleep(0.3)
+            assert c.write_register(58, 100, device_id=3).exception_code == 11  # target failed to respond
+            os.remove(os.path.join(str(fw.run_dir), "plant-silent"))
         finally:
             c.close()
         assert fw.plant_writes()[-1] == {"channel": 1, "address": 2, "register": 47, "values": [30]}
@@ -198,9 +203,10 @@ def test_gateway_writes_refused_when_off_and_governed_when_on(tmp_path):
         assert out.returncode == 0 and re.search(r"Written 1 references", out.stdout), out.stdout + out.stderr
         assert fw.plant_writes()[-1] == {"channel": 1, "address": 2, "register": 26, "values": [5]}
         entries = fw.req("GET", "/api/writes", cookie=cookie)[2]["entries"]
-        assert [e["result"] for e in entries[:2]] == ["written", "written"] and entries[0]["point"] == "work_mode"
+        assert [(e["point"], e["result"]) for e in entries[:3]] == [
+            ("work_mode", "written"), ("output_power_limit", "no_answer"), ("discharge_cutoff_soc", "written")], entries
         assert {e["who"] for e in entries} == {"TCP 127.0.0.1"}, entries
-        assert "too_soon" in [e["result"] for e in entries] and "range" in [e["result"] for e in entries]
+        assert {"too_soon", "range", "no_answer", "not_writable", "no_limits"} <= {e["result"] for e in entries}
     finally:
         out = fw.stop()
     assert "Traceback" not in out, out
