@@ -125,6 +125,3 @@ class Audit:
                     return
                 n -= 1
                 yield dict(zip(FIELDS, row))
-
-    def status(self):
-        return {"budget": self.max_bytes, "used": self.size(), "appended": self.appended}

@@ -133,10 +133,15 @@ class Governor:
         v = value_of(pt, raw)
         if not low <= v <= high:
             raise WriteError("value", "%s %s is outside %s-%s %s" % (pt.name, v, low, high, pt.unit), RANGE)
-        last = self._last.get((device.channel, device.address, pt.address))
-        wait = self.interval_s() * 1000
-        if last is not None and ticks_diff(self.ticks(), last) < wait:
-            left = (wait - ticks_diff(self.ticks(), last) + 999) // 1000
+        key = (device.channel, device.address, pt.address)
+        last = self._last.get(key)
+        if last is None:
+            return
+        wait, since = self.interval_s() * 1000, ticks_diff(self.ticks(), last)
+        if not 0 <= since < wait:  # long ago (a negative age: so long that the ticks wrapped)
+            del self._last[key]  # forgotten before the ticks wrap round to it again
+        else:
+            left = (wait - since + 999) // 1000
             raise WriteError("value", "%s was written less than %d s ago: try again in %d s"
                              % (pt.name, self.interval_s(), left), TOO_SOON)
 
@@ -161,7 +166,10 @@ class Governor:
         if old == raw:
             entry["read_back"] = entry["old"]
             return UNCHANGED
-        self._last[(device.channel, device.address, pt.address)] = self.ticks()
+        now, wait = self.ticks(), self.interval_s() * 1000
+        for key in [k for k, t in self._last.items() if not 0 <= ticks_diff(now, t) < wait]:
+            del self._last[key]  # past the interval: forgotten before the ticks could wrap round to it
+        self._last[(device.channel, device.address, pt.address)] = now
         try:
             await self.bus(device.channel).request(device.address, 6, pt.address, raw, priority=USER)
         except ExceptionReply as exc:
@@ -261,6 +269,3 @@ class Governor:
                 item["error"] = exc.message
             out.append(item)
         return {"channel": channel, "address": address, "type": device.type, "model": device.model, "settings": out}
-
-    def status(self):
-        return {"unrecorded_refusals": self.unrecorded, "audit": self.audit.status()}
