@@ -3,6 +3,7 @@
 import asyncio
 
 from firmware import VERSION, button, clock, discovery, ethernet, identity, leds, records, upgrade, watchdog, web
+from firmware.audit import Audit
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
 from firmware.gateway import Gateway
@@ -18,6 +19,7 @@ from firmware.storage import Storage
 from firmware.store import wipe
 from firmware.supervisor import Supervisor
 from firmware.uplink import Uplink
+from firmware.writes import Governor
 
 
 class Logger:
@@ -78,9 +80,15 @@ class Logger:
         # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
         self.history = History(board.flash.root, self.monitor.maps, log)
         self.storage.attach("history", self.history)
+        # Every write to a device (the page, MQTT, the gateway) passes the one governor, each
+        # attempt kept in the audit log, in its share of the flash.
+        self.audit = Audit(board.flash.root)
+        self.storage.attach("audit_log", self.audit)
+        self.governor = Governor(self.monitor.all_devices, lambda n: self.monitor.pollers[n - 1].channel, self.audit,
+                                 lambda: self.settings.get("writes")["min_interval_s"], self.clock.time, log)
         # A second Modbus master reaches the devices through the logger (manual 2.3).
-        self.gateway = Gateway(self.settings.get("gateway"), self.monitor.route, log)
-        self.remote = Remote(self.monitor, lambda: self.settings.get("server")["remote_settings"],
+        self.gateway = Gateway(self.settings.get("gateway"), self.monitor.route, log, self.governor)
+        self.remote = Remote(self.governor, lambda: self.settings.get("server")["remote_settings"],
                              lambda payload: self.uplink.post(self.uplink.topic_cmd + "/result", payload), log)
         self.uplink = Uplink(self.spool, server, ident.get("serial"), ident.get("check_code"), log,
                              now=self.clock.time, online=lambda: self.network.connected, parts=self._uplink_parts,
@@ -177,9 +185,9 @@ class Logger:
         """The manual's factory reset: all data cleared (the upload queue, the history), every
         setting back to its default, the identity kept; then a restart. Data first: a power cut in
         between leaves the settings as they were, and a second reset finishes the job."""
-        for folder in (self.spool.root, self.history.dir):
+        for folder in (self.spool.root, self.history.dir, self.audit.dir):
             wipe(folder)
-        self.log.warning("factory reset: upload queue and history cleared")
+        self.log.warning("factory reset: upload queue, history and write audit log cleared")
         try:
             self.settings.factory_reset()
         except NotApplied:

@@ -1,7 +1,8 @@
 """Device types as data: register maps in ``firmware/maps/<type>.json``, checked at load, decoded on demand.
 
 A map names its blocks to read (function 3 or 4, at most 125 registers each) and its points
-(name, function, address, type, scale, unit, word order; ``writable`` holding registers; ``main``
+(name, function, address, type, scale, unit, word order; ``writable`` holding registers, with
+``min``/``max`` in the point's unit where the vendor gives them (``limits``); ``main``
 values for status pages and uploads; ``event`` points whose changes are published as events, e.g.
 fault words; ``models`` for points only some models have). Optional:
 ``serial`` (where the device keeps its serial number), ``model`` (a holding register whose value
@@ -24,6 +25,7 @@ from collections import namedtuple
 
 TYPES = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "ascii": 0,
          "u8_high": 1, "u8_low": 1, "i8_high": 1, "i8_low": 1}
+RAW_RANGES = {"u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF)}  # what a writable point's register holds
 _MAX_BLOCK = 125
 _GAP = 4  # registers: mapped ones closer than this are kept as one run (fewer copies per poll)
 
@@ -65,6 +67,7 @@ class DeviceMap:
                 raise MapError("%s: 1-%d registers inside 0-65535" % (w, _MAX_BLOCK))
             self.blocks.append((fn, addr, count))
         self.points = []
+        self.limits = {}  # writable point name: (min, max) in its unit; a writable point without is not written
         names = []
         shared = {}
         for i, p in enumerate(_need(data, "points", list, where)):
@@ -174,6 +177,9 @@ class DeviceMap:
         writable = bool(p.get("writable", False))
         if writable and (function != 3 or type_ not in ("u16", "i16")):
             raise MapError("%s.writable: only single holding registers (function 3, u16 or i16)" % w)
+        limits = _limits(p, w, writable, type_, scale)
+        if limits:
+            self.limits[name] = limits
         # One copy of each repeated string (type, unit, order, model list) for all the points.
         pt = point(name, shared.setdefault(type_, type_), function, address, count, scale,
                    shared.setdefault(unit, unit), shared.setdefault(order, order), writable,
@@ -221,6 +227,25 @@ class DeviceMap:
     def polled(self, model=None):
         """Points read each poll: not write-only, and present on ``model``."""
         return [p for p in self.points if not p.writable and (not p.models or model is None or model in p.models)]
+
+
+def _limits(p, w, writable, type_, scale):
+    """(min, max) of a point, in its unit, or None: both or neither, only on writable points, and
+    inside what the register can hold."""
+    low, high = p.get("min"), p.get("max")
+    if low is None and high is None:
+        return None
+    if not writable:
+        raise MapError("%s.min/max: only writable points have limits" % w)
+    for k, v in (("min", low), ("max", high)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MapError("%s.%s: a number is required (min and max go together)" % (w, k))
+    if low > high:
+        raise MapError("%s.min: %s is above max %s" % (w, low, high))
+    lo, hi = RAW_RANGES[type_]
+    if not lo <= low / scale <= hi or not lo <= high / scale <= hi:
+        raise MapError("%s.min/max: outside what a %s register holds at scale %s" % (w, type_, scale))
+    return low, high
 
 
 def _need(d, key, kind, where):

@@ -9,7 +9,12 @@ through the logger instead of colliding with it on the wire.
   the poll data without touching the bus; any other read is sent on the device's channel as a
   client's request (``Channel.request``), and its answer passed on: the device's own exception,
   or 0x0B (target failed to respond) when it does not answer.
-- Writes are refused (exception 0x01) until they pass the write governor.
+- Writes (functions 5, 6, 15, 16) are refused with exception 0x01 while the ``writes`` setting is
+  off. On, 6 and 16 go to the write governor (``firmware/writes.py``), whose refusals become the
+  exceptions of ``EXCEPTION_BY_CODE``: 0x02 for a register that is not a writable point (coils
+  never are), 0x03 outside the map's min/max, 0x06 (busy) written too recently; 0x0B when the
+  device does not answer, 0x04 when it holds another value after the write, the device's own
+  exception passed on. A write of 16 registers is checked whole before any is written.
 - Clients: only addresses the allow-list admits (empty: any), at most ``max_clients`` at once;
   a connection idle for ``idle_ms`` is closed, and one whose bytes cannot be framed too.
 """
@@ -20,6 +25,15 @@ from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
 from firmware.fields import parse_ip, split_list, subnet
 from firmware.modbus import tcp
 from firmware.modbus.errors import ExceptionReply, ModbusError
+from firmware.writes import WriteError
+
+SERVER_FAILURE = 4
+SERVER_BUSY = 6
+# The write governor's refusals as Modbus exceptions (the spec's codes).
+EXCEPTION_BY_CODE = {"no_device": tcp.PATH_UNAVAILABLE, "not_writable": tcp.ILLEGAL_ADDRESS,
+                     "no_limits": tcp.ILLEGAL_ADDRESS, "range": tcp.ILLEGAL_VALUE, "step": tcp.ILLEGAL_VALUE,
+                     "too_soon": SERVER_BUSY, "no_answer": tcp.TARGET_FAILED,
+                     "read_back_differs": SERVER_FAILURE}
 
 
 def rules(text):
@@ -85,12 +99,13 @@ class Gateway:
 
     idle_ms = 60000
 
-    def __init__(self, config, route, log):
+    def __init__(self, config, route, log, governor=None):
         self.route = route
+        self.governor = governor  # writes.Governor: without one, writes are refused as when off
         self.log = log
         self.clients = 0
         self._changed = asyncio.Event()
-        self.stats = {"requests": 0, "cached": 0, "forwarded": 0, "exceptions": 0, "refused_clients": 0,
+        self.stats = {"requests": 0, "cached": 0, "forwarded": 0, "writes": 0, "exceptions": 0, "refused_clients": 0,
                       "closed_bad_frames": 0, "closed_idle": 0}
         self.configure(config)
 
@@ -129,7 +144,7 @@ class Gateway:
                 head = await wait_for_ms(reader.readexactly(tcp.HEADER), self.idle_ms)
                 tid, length, unit = tcp.header(head)
                 pdu = await wait_for_ms(reader.readexactly(length - 1), self.idle_ms)
-                n = await self._answer(out, tid, unit, pdu)
+                n = await self._answer(out, tid, unit, pdu, peer)
                 writer.write(out[:n])
                 await writer.drain()
         except tcp.StreamError as exc:
@@ -143,17 +158,20 @@ class Gateway:
             self.clients -= 1
             await _close(writer)
 
-    async def _answer(self, out, tid, unit, pdu):
+    async def _answer(self, out, tid, unit, pdu, peer="?"):
         """One request to one answer in ``out``; returns its length."""
         self.stats["requests"] += 1
         fn = pdu[0] if pdu else 0
         try:
             function, address, q, values = tcp.request(pdu)
-            if function in (5, 6, 15, 16):
-                raise tcp.PduError(tcp.ILLEGAL_FUNCTION, "writes pass the write governor (not yet)")
+            writing = function in (5, 6, 15, 16)
+            if writing and not (self.config["writes"] and self.governor):
+                raise tcp.PduError(tcp.ILLEGAL_FUNCTION, "writes are off (gateway.writes)")
             channel, device = self.route(unit)
             if channel is None:
                 raise tcp.PduError(tcp.PATH_UNAVAILABLE, "unit %d is not a configured device" % unit)
+            if writing:
+                return await self._write(out, tid, unit, pdu, (function, address, q, values), device, peer)
             data = cached(device, function, address, q, ticks_ms())
             if data is not None:
                 self.stats["cached"] += 1
@@ -164,12 +182,24 @@ class Gateway:
             return tcp.answer(out, tid, unit, _read_pdu(function, data))
         except tcp.PduError as exc:
             code = exc.code
+        except WriteError as exc:
+            code = exc.exception or EXCEPTION_BY_CODE.get(exc.code, SERVER_FAILURE)
         except ExceptionReply as exc:
             code = exc.code
         except ModbusError:
             code = tcp.TARGET_FAILED
         self.stats["exceptions"] += 1
         return tcp.exception(out, tid, unit, fn, code)
+
+    async def _write(self, out, tid, unit, pdu, request, device, peer):
+        """A write (``request``: ``tcp.request``'s tuple) through the governor; the answer echoes
+        the request (6: all of it; 16: the address and the count)."""
+        function, address, q, values = request
+        if function in (5, 15):
+            raise tcp.PduError(tcp.ILLEGAL_ADDRESS, "no coil is a writable point")
+        self.stats["writes"] += 1
+        await self.governor.set_registers(device, address, [q] if function == 6 else values, "TCP " + peer)
+        return tcp.answer(out, tid, unit, bytes(pdu[:5]))
 
 
 async def _close(writer):

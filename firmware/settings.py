@@ -8,7 +8,7 @@ device rules from ``devices.py``, the kinds of value from ``fields.py``.
 
 Sections (manual chapters in brackets): ``login`` [4.2], ``rs485_1``..``rs485_3`` [4.5],
 ``network`` [4.1, 4.6], ``server`` [5, 6.2], ``button`` [2.1.1, 6.1], ``clock``, ``gateway`` [2.3],
-``metrics``, ``devices`` [4.4].
+``metrics``, ``writes`` [2.3], ``devices`` [4.4].
 Every value is a JSON scalar; text is printable ASCII, so the file is byte-identical on both
 runtimes. A change is rejected with ``SettingsError(field, message, code)``, e.g.
 ``network.ip: must be a dotted IPv4 address``; nothing is stored then.
@@ -108,6 +108,11 @@ SCHEMA.update({
         # the LAN, or only with "Authorization: Bearer <token>" when a token is set.
         "enabled": ("bool", False, None, None),
         "token": ("token", "", 16, 128),
+    },
+    "writes": {
+        # The write governor (firmware/writes.py): a register is written at most once per this
+        # many seconds, whoever asks (a device's EEPROM wears with every write).
+        "min_interval_s": ("int", 60, 1, 86400),
     },
 })
 _DEVICE = _devices.FIELDS

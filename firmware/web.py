@@ -1,5 +1,6 @@
 """The logger's web server (microdot): the JSON API under /api/ (firmware/webapi.py) and the
-configuration page (firmware/www/: one HTML page, a small script and a style sheet)."""
+configuration page (firmware/www/: one HTML page, a small script, a style sheet, and the script of
+setting slave devices, loaded when first wanted)."""
 
 from microdot import Microdot, Response
 
@@ -13,6 +14,7 @@ STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "writes.js": "text/javascript; charset=utf-8",  # setting slave devices: loaded when first wanted
 }
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

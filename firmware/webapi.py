@@ -1,5 +1,6 @@
 """The JSON API under /api/: its security model, and the one place where errors become answers.
-The routes live by area in ``firmware/api/`` (session, reading, devices, settings, system, upgrade).
+The routes live by area in ``firmware/api/`` (session, reading, devices, settings, system, upgrade,
+history, scan, writes).
 
 - ``POST /api/login`` opens a session: cookie ``session`` (HttpOnly, SameSite=Strict, Path=/).
   Wrong passwords are throttled (``auth.Throttle``): 429 with Retry-After while locked.
@@ -15,13 +16,14 @@ The routes live by area in ``firmware/api/`` (session, reading, devices, setting
   ``MAX_BODY`` bytes (413); a wrong type or value is 400 and stores nothing. Handlers raise typed
   errors (``ApiError`` with its status; ``SettingsError``/``DeviceError``/``NotApplied``, whose
   code picks the status: ``api.common.STATUS_BY_CODE``; ``UpgradeError``); microdot's error
-  handlers below turn them into answers.
+  handlers below turn them into answers. ``WriteError`` (the write governor's) is a SettingsError:
+  its code picks the status too.
 """
 
 import microdot.microdot as _microdot
 from microdot import Request
 
-from firmware.api import devices, history, metrics, reading, scan, session, settings, system, upgrade
+from firmware.api import devices, history, metrics, reading, scan, session, settings, system, upgrade, writes
 from firmware.api.common import MAX_BODY, ApiError, error, refused
 from firmware.auth import Sessions, Throttle
 from firmware.errors import SettingsError
@@ -107,6 +109,7 @@ def register(app, logger):
     history.routes(app, logger)
     scan.routes(app, logger)
     metrics.routes(app, logger)  # /metrics: outside /api/, its own access rule (settings metrics)
+    writes.routes(app, logger)
 
 
 def _guard(app, sessions):

@@ -175,8 +175,8 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="b")), qos=1)
         sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="c", point="battery_soc")), qos=1)
         sub.wait("results", lambda: len(results()) == 3, 20)
-        assert results()[1] == {"id": "b", "ok": True, "channel": 1, "address": 1,
-                                "point": "discharge_cutoff_soc", "register": 47, "raw": 15}
+        assert results()[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
+                                "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
         # the slave itself holds it (the plant's record of the writes it took), and nothing else
         with open(os.path.join(logger.run_dir, "plant-writes.jsonl")) as f:
             writes = [json.loads(line) for line in f]

@@ -10,7 +10,13 @@ RESET_DELAY_MS = 500  # restart / factory reset / upgrade wait this long so that
 # A refusal's code -> its HTTP status (SettingsError, DeviceError, NotApplied); any other code: 400.
 # "duplicate"/"full": the device list is in the way; "not_applied": saved, but the logger runs on the
 # old settings until a restart (the request was good, the state is not what it asked for).
-STATUS_BY_CODE = {"duplicate": 409, "full": 409, "not_applied": 409}
+# The write governor's (firmware/writes.py): no such device 404; a point that is not written (not
+# writable, no limits in its map) 403; written too recently 429; the device silent 504, refusing
+# or holding another value after the write 502. Out of range, not a step: 400. (The device rules'
+# "mismatch" is theirs: a delete naming another type, 400.)
+STATUS_BY_CODE = {"duplicate": 409, "full": 409, "not_applied": 409,
+                  "no_device": 404, "not_writable": 403, "no_limits": 403, "too_soon": 429,
+                  "no_answer": 504, "device_exception": 502, "read_back_differs": 502}
 
 
 class ApiError(Exception):

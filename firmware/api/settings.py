@@ -1,5 +1,6 @@
 """Settings: GET/PUT /api/settings/serial (the three RS485 lines, saved together in one write),
-/api/settings/network, /api/settings/server, /api/settings/clock, /api/settings/gateway, and POST
+/api/settings/network, /api/settings/server, /api/settings/clock, /api/settings/gateway,
+/api/settings/writes (the write governor's interval), and POST
 /api/settings/acknowledge-defaults.
 
 A PUT saves through ``Settings.update_many``: one request, one write of the flash, all or nothing.
@@ -39,7 +40,7 @@ def routes(app, settings):
         settings.update_many({"server": body_object(request)})
         return _server_view(settings.get("server"))
 
-    for name in ("network", "clock", "gateway"):  # sections sent and shown as they are stored
+    for name in ("network", "clock", "gateway", "writes"):  # sections sent and shown as they are stored
         _section_routes(app, settings, name)
 
     @app.post("/api/settings/acknowledge-defaults")

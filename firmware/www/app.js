@@ -240,6 +240,7 @@ $("#factory").addEventListener("click", async () => {
   try { await api("POST", "/api/factory-reset", { confirm: true }); say("Factory reset: restarting..."); } catch (e) { fail(e); }
 });
 start();
+$("#devsetbtn").onclick = (e) => { const s = document.createElement("script"); s.src = "/writes.js"; document.body.append(s); e.target.remove(); };
 
 // --- firmware upgrade: the bundle goes up as the raw body; the logger restarts to try it ---
 async function upgradeInfo() {
