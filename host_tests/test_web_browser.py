@@ -111,6 +111,19 @@ def test_login_password_devices_baud_rate(tmp_path):
             print("\npage weight %d bytes; page load in Chromium %.0f ms; GET /api/status over 50 fetches "
                   "(default plant, 6 devices): p50 %.1f ms, p95 %.1f ms" % (weight, load_ms, p50, p95))
 
+            # the Modbus TCP gateway: a refused allow-list shows the rule, a good one is saved
+            page.check("#gw [name=enabled]")
+            page.fill("#gw [name=clients]", "300.1.1.1")
+            page.click("#gw button")
+            expect(page.locator("#msg")).to_contain_text("IPv4 addresses or subnets")
+            page.fill("#gw [name=clients]", "127.0.0.0/8")
+            page.fill("#gw [name=port]", "15020")
+            page.click("#gw button")
+            expect(page.locator("#msg")).to_have_text("Gateway settings saved")
+            gw = page.evaluate("() => fetch('/api/settings/gateway').then(r => r.json())")
+            assert gw["enabled"] is True and gw["port"] == 15020 and gw["clients"] == "127.0.0.0/8", gw
+            page.locator("#gw").screenshot(path=os.path.join(SHOTS, "6-gateway.png"))
+
             # logging out returns to the login form
             page.click("#logout")
             page.locator("#login").wait_for()

@@ -179,6 +179,7 @@ async function load() {
     const srv = await api("GET", "/api/settings/server");
     server = srv.host ? srv.host + ":" + srv.port : "";
     fill($("#srv"), Object.assign({}, srv, { password: "" }));
+    fill($("#gw"), await api("GET", "/api/settings/gateway"));
   } catch (e) { fail(e); }
 }
 
@@ -225,6 +226,11 @@ on("#srv", async (f) => {
   if (f.password.value) body.password = f.password.value;
   const r = await api("PUT", "/api/settings/server", body);
   server = r.host ? r.host + ":" + r.port : ""; f.password.value = ""; say("Server settings saved");
+});
+on("#gw", async (f) => {
+  await api("PUT", "/api/settings/gateway", { enabled: f.enabled.checked, port: +f.port.value, writes: f.writes.checked,
+    max_clients: +f.max_clients.value, clients: f.clients.value });
+  say("Gateway settings saved");
 });
 $("#ack").addEventListener("click", async () => {
   try { await api("POST", "/api/settings/acknowledge-defaults", { confirm: true }); say("Acknowledged"); notice("app"); refresh(); }
