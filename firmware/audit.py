@@ -15,7 +15,7 @@ import json
 import os
 
 from firmware.history import frame, scan
-from firmware.store import in_blocks, makedirs, remove, size_of
+from firmware.store import in_blocks, open_folder, remove, size_of
 
 # An entry: time (Unix s, None before the clock is set), who (page user, MQTT, TCP client
 # address), channel, address, point, register, old value, value asked, value read back, result
@@ -36,10 +36,7 @@ class Audit:
     def __init__(self, root, block=4096):
         self.dir = root + "/audit"
         self.block = block
-        makedirs(self.dir)
-        for name in os.listdir(self.dir):  # a repair cut short by a power cut
-            if name.endswith(".tmp"):
-                remove(self.dir + "/" + name)
+        open_folder(self.dir)  # a repair cut short by a power cut leaves nothing behind
         self.max_bytes = None
         self._checked = False  # the newest file's tail was checked this start
         self.appended = 0

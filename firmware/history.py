@@ -28,7 +28,7 @@ import struct
 from firmware import devicemap
 from firmware.clock import iso
 from firmware.compat import sleep_ms
-from firmware.store import in_blocks, makedirs, remove, size_of
+from firmware.store import in_blocks, open_folder, remove, size_of
 
 SLOT_S = 300
 DAY_S = 86400
@@ -158,10 +158,7 @@ class History:
         self.maps = maps
         self.log = log
         self.block = block
-        makedirs(self.dir)
-        for name in os.listdir(self.dir):  # a repair cut short by a power cut
-            if name.endswith(".tmp"):
-                remove(self.dir + "/" + name)
+        open_folder(self.dir)  # a repair cut short by a power cut leaves nothing behind
         self.max_bytes = None
         self._open = {}  # file name: _File, for the files appended to this start
         self._day = None  # the day of the last slot recorded

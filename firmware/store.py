@@ -158,6 +158,15 @@ def in_blocks(n, block):
     return (n + block - 1) // block * block
 
 
+def open_folder(path):
+    """Makes folder ``path`` where missing and removes what a power cut left there: a ``.tmp``
+    copy that was never renamed over its file (the append-only stores repair a torn tail so)."""
+    makedirs(path)
+    for name in os.listdir(path):
+        if name.endswith(".tmp"):
+            remove(path + "/" + name)
+
+
 def wipe(folder):
     """Removes every file in ``folder`` (not the folder); the count removed."""
     try:

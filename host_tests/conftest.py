@@ -261,3 +261,16 @@ def socket_board(flash, env=None):
                             stderr=subprocess.DEVNULL)
     __import__("time").sleep(0.3)
     return "socket://127.0.0.1:%d" % port, proc
+
+
+def firmware_app(run_dir, pty_pair):
+    """The firmware's real microdot app, built on CPython with the PC board in ``run_dir`` (ptys
+    for its three channels): for tests that read its routes from ``url_map``."""
+    from firmware import web
+    from firmware.app import Logger
+    from firmware.board import open_board
+
+    os.makedirs(str(run_dir), exist_ok=True)
+    for ch in (1, 2, 3):
+        pty_pair(a=run_dir / ("rs485-%d" % ch), b=run_dir / ("plant-%d" % ch))
+    return web.create(Logger(open_board("pc", run_dir=str(run_dir))))

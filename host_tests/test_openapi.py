@@ -5,7 +5,7 @@ import os
 import re
 
 import pytest
-from conftest import ROOT, require_module
+from conftest import ROOT, firmware_app, require_module
 from test_web_api import Sim, _logged_in
 
 SPEC = os.path.join(ROOT, "docs", "openapi.yaml")
@@ -20,14 +20,7 @@ def _spec():
 
 def registered(run_dir, pty_pair):
     """(METHOD, path) of every route of the real app's microdot url_map, ``<x>`` written ``{x}``."""
-    from firmware import web
-    from firmware.app import Logger
-    from firmware.board import open_board
-
-    os.makedirs(str(run_dir), exist_ok=True)
-    for ch in (1, 2, 3):
-        pty_pair(a=run_dir / ("rs485-%d" % ch), b=run_dir / ("plant-%d" % ch))
-    app = web.create(Logger(open_board("pc", run_dir=str(run_dir))))
+    app = firmware_app(run_dir, pty_pair)
     out = set()
     for methods, pattern, *_ in app.url_map:
         path = re.sub(r"<(?:[^:>]*:)?([^>]*)>", r"{\1}", pattern.url_pattern)

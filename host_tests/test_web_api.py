@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, free_port, http_json, require_tool
+from conftest import ROOT, firmware_app, free_port, http_json, require_tool
 
 SERIAL, CHECK_CODE = "AB12345678", "Q7W3E"
 NEW_PASSWORD = "n3w-Passw0rd"
@@ -97,14 +97,7 @@ FORGED = "0" * 32 + "." + "0" * 64
 def app_routes(run_dir, pty_pair):
     """(method, path) of every /api/ route the firmware's web app registers, read from microdot's
     ``url_map`` of the real app built on CPython with the PC board (``<name>`` parts filled in)."""
-    from firmware import web
-    from firmware.app import Logger
-    from firmware.board import open_board
-
-    os.makedirs(str(run_dir), exist_ok=True)
-    for ch in (1, 2, 3):
-        pty_pair(a=run_dir / ("rs485-%d" % ch), b=run_dir / ("plant-%d" % ch))
-    app = web.create(Logger(open_board("pc", run_dir=str(run_dir))))
+    app = firmware_app(run_dir, pty_pair)
     out = set()
     for methods, pattern, *_ in app.url_map:
         path = re.sub(r"<[^>]*>", "1", pattern.url_pattern)
