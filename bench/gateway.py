@@ -260,10 +260,13 @@ def print_forwarded(fwd):
 def print_saturated(r, seconds):
     a, lat, c, s = r["alone"], r["latency"], r["cached"], r["serial"]
     print("Modbus TCP gateway on a saturated bus (16 inverters polled at 10 s, a pass takes longer):")
-    print("  cached read, one client, one after the other: %d reads in %.0f s, p50 %.2f ms, p95 %.2f ms, max %.1f ms "
-          "(goal p95 < 5 ms); %d of them forwarded (the poll data older than the poll interval)%s"
+    # A forwarded read takes at least its wire time (27.6 ms): the fastest are the cached ones.
+    hits = sorted(lat["lat"])[: len(lat["lat"]) - lat["forwarded"]]
+    print("  a read of registers the poll keeps, one client, one after the other: %d reads in %.0f s, p50 %.2f ms, "
+          "p95 %.2f ms, max %.1f ms; %d of them forwarded (the poll data no longer live); the %d "
+          "answered from the poll data: p50 %.2f ms, p95 %.2f ms, max %.2f ms (goal p95 < 5 ms)%s"
           % (len(lat["lat"]), lat["seconds"], pct(lat["lat"], 50), pct(lat["lat"], 95), max(lat["lat"]),
-             lat["forwarded"], _errors(lat)))
+             lat["forwarded"], len(hits), pct(hits, 50), pct(hits, 95), max(hits), _errors(lat)))
     print("  good polls alone: %.3f /s (%d in %d s, %d-%d per device; event loop late by %d ms at worst)"
           % (a["rate"], a["polls"], seconds, a["per_device"][0], a["per_device"][1], a["late_ms"]))
     for name, x in (("registers the poll keeps", c), ("the serial number (no poll keeps it)", s)):
