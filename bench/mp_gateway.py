@@ -5,12 +5,13 @@
 # Prints READY once every device is online (at once without the poller), then a line
 # "P <address>" after each good poll, and each second "S <json>": the gateway's counters, the
 # event loop's worst lateness in that second (a task asking for 10 ms sleeps), and the times (us)
-# of the clients' requests through the channel (waiting for the bus + the transaction).
+# of the clients' requests through the channel (waiting for the bus + the transaction), and the
+# pollers' requests [count, time, wire time (us)].
 import asyncio
 import json
 import sys
 
-from firmware import devicemap
+from firmware import devicemap, wire
 from firmware.compat import sleep_ms, ticks_diff, ticks_ms, ticks_us
 from firmware.gateway import Gateway
 from firmware.hw.pc import Rs485
@@ -21,11 +22,13 @@ from firmware.poller import Poller
 
 
 class Timed(Channel):
-    """The channel, timing each client's request (USER priority) from the call to its answer."""
+    """The channel, timing each client's request (USER priority) from the call to its answer, and
+    the pollers' requests: how many, their time, their wire time (us)."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self.user_us = []
+        self.polls = [0, 0, 0]
 
     async def request(self, unit, function, address, quantity=1, values=None, out=None, priority=USER, **kw):
         t = ticks_us()
@@ -34,6 +37,11 @@ class Timed(Channel):
         finally:
             if priority == USER:
                 self.user_us.append(ticks_diff(ticks_us(), t))
+            else:
+                p = self.polls
+                p[0] += 1
+                p[1] += ticks_diff(ticks_us(), t)
+                p[2] += wire.frame_us(13 + 2 * quantity, self.baud) + self._t35
 
 
 async def lateness(worst):
@@ -70,7 +78,8 @@ async def main(cfg):
     while True:
         await sleep_ms(1000)
         user, channel.user_us = channel.user_us, []
-        print("S", json.dumps(dict(gw.stats, late_ms=worst[0], user_us=user)))
+        polls, channel.polls = channel.polls, [0, 0, 0]
+        print("S", json.dumps(dict(gw.stats, late_ms=worst[0], user_us=user, polls=polls)))
         worst[0] = 0
 
 
