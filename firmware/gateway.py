@@ -5,8 +5,8 @@ through the logger instead of colliding with it on the wire.
 - The unit id is the device's RS485 address: addresses are unique across the channels (manual
   4.4), so the address names the channel too. A unit that is not configured answers exception
   0x0A (gateway path unavailable).
-- A read of registers the device's poll keeps, at most one poll interval old, is answered from
-  the poll data without touching the bus; any other read is sent on the device's channel as a
+- A read of registers the device's poll keeps, while they are live (at most two poll intervals
+  old), is answered from the poll data without touching the bus; any other read is sent on the device's channel as a
   client's request (``Channel.request``), and its answer passed on: the device's own exception,
   or 0x0B (target failed to respond) when it does not answer.
 - Writes (functions 5, 6, 15, 16) are refused with exception 0x01 while the ``writes`` setting is
@@ -21,10 +21,11 @@ through the logger instead of colliding with it on the wire.
 
 import asyncio
 
-from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
+from firmware.compat import ticks_ms, wait_for_ms
 from firmware.fields import parse_ip, split_list, subnet
 from firmware.modbus import tcp
 from firmware.modbus.errors import ExceptionReply, ModbusError
+from firmware.poller import LIVE
 from firmware.writes import WriteError
 
 SERVER_FAILURE = 4
@@ -59,12 +60,14 @@ def peer_address(peername):
 
 
 def cached(device, function, address, quantity, now_ms):
-    """The data bytes of a read the device's last poll answers (its kept registers, at most one
-    poll interval old), or None."""
+    """The data bytes of a read the device's last poll answers (its kept registers, while they are
+    live: at most two poll intervals old, as the page and the API count it), or None.
+
+    Not one interval: the next poll's values come a poll's duration (0.6 s for an inverter at
+    9600 baud) after it is due, and later still on a busy bus; each read forwarded meanwhile takes
+    the bus from the poll that would refresh them (bench/gateway.py measured it)."""
     dmap = device.map
-    if function not in (3, 4) or not dmap or not device.online or device.last_seen_ms is None:
-        return None
-    if ticks_diff(now_ms, device.last_seen_ms) > dmap.interval_s * 1000:
+    if function not in (3, 4) or not dmap or device.quality(now_ms) != LIVE:
         return None
     for i, (fn, first, count) in enumerate(dmap.blocks):
         if fn != function or not first <= address or address + quantity > first + count:
@@ -104,6 +107,10 @@ class Gateway:
         self.governor = governor  # writes.Governor: without one, writes are refused as when off
         self.log = log
         self.clients = 0
+        # One client's request on each bus at a time: a client goes before due polls (the
+        # scheduler's USER), so clients queued back to back would keep the pollers off the bus
+        # for as long as they keep asking; one at a time, a poll gets the bus between two.
+        self._forwarding = {}
         self._changed = asyncio.Event()
         self.stats = {"requests": 0, "cached": 0, "forwarded": 0, "writes": 0, "exceptions": 0, "refused_clients": 0,
                       "closed_bad_frames": 0, "closed_idle": 0}
@@ -177,7 +184,11 @@ class Gateway:
                 self.stats["cached"] += 1
                 return tcp.answer(out, tid, unit, _read_pdu(function, data))
             self.stats["forwarded"] += 1
-            got = await channel.request(unit, function, address, q)
+            lock = self._forwarding.get(channel.number)
+            if lock is None:
+                lock = self._forwarding[channel.number] = asyncio.Lock()
+            async with lock:
+                got = await channel.request(unit, function, address, q)
             data = b"".join(bytes((r >> 8, r & 0xFF)) for r in got) if function in (3, 4) else _pack_bits(got)
             return tcp.answer(out, tid, unit, _read_pdu(function, data))
         except tcp.PduError as exc:

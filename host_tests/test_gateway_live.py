@@ -248,3 +248,33 @@ def test_the_logger_serves_the_gateway_its_settings_say(tmp_path):
             socket.create_connection(("127.0.0.1", port), timeout=3).recv(1)
     finally:
         sim.stop()
+
+
+def test_clients_reading_through_to_the_bus_leave_the_pollers_their_turn(setup):
+    """A client's read goes before due polls: four clients forwarding reads (registers no poll
+    keeps), each the moment its last answer came, still leave the pollers the bus between two."""
+    plant, gw = setup
+    stop = threading.Event()
+    answered = []
+
+    def reader(k):
+        c = _client(gw)
+        while not stop.is_set():
+            r = c.read_holding_registers(180, count=5, device_id=1 + k % 3)
+            answered.append(not r.isError())
+        c.close()
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1)
+        polls = gw.stats()["good_polls"]
+        time.sleep(20)  # 3 inverters every 10 s: about 6 polls; none while clients held the bus
+        st = gw.stats()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert st["good_polls"] - polls >= 2, (polls, st)
+    assert len(answered) >= 100 and all(answered), (len(answered), answered.count(False))
