@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 # Two workers, each test file on one (--dist loadfile): most tests wait on wire time, timeouts, a
 # broker or a browser, so two run side by side in about half the time on 2 cores.
 test: setup lint typecheck
-	$(BIN)/pytest -n 2 --dist loadfile host_tests
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15 host_tests
 
 sim: setup
 	$(PY) tools/sim/run.py --mqtt-port 1883

@@ -54,6 +54,18 @@ def require_tool(name):
     return path
 
 
+# The longest test files, longest first: with two workers taking a file at a time, starting them
+# first keeps one long file from running alone at the end (make test's time).
+SLOW_FIRST = ("test_soak.py", "test_scan_page.py", "test_uplink_live.py", "test_bus_live.py",
+              "test_api_fuzz.py", "test_scan_live.py", "test_gateway_live.py", "test_writes_live.py",
+              "test_metrics_live.py", "test_history_live.py", "test_upgrade.py", "test_web_browser.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: the rest in order
+
+
 def _missing(msg):
     """Skips the test, or fails it under CI: a missing tool is never silent there."""
     if IN_CI:

@@ -69,7 +69,9 @@ def test_silent_device_goes_offline_in_3_polls_and_returns_at_its_first_good_rep
         # so one poll more or less on a loaded machine moves it by 0.25)
         assert abs(r["rate_silent"][a] - r["rate_before"][a]) <= 0.5, r
         assert r["rate_silent"][a] >= 0.5, r
-    assert r["polls_until_online"] == 1 and r["online_after"], r
+    # back at its first good reply: the first or second try after it answers again (a try may be
+    # under way when the plant, which reads its control file every 50 ms, lets it answer)
+    assert r["polls_until_online"] <= 2 and r["online_after"], r
     assert r["serial_after_return"] == "ATS1000002" and r["communicating_end"] == 3
     log = "\n".join(r["log"])
     assert "atess_inverter at RS485-1 address 2 offline" in log and "illegal serial number 'ATS-01 BAD'" in log, log
