@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, free_port, http_json, require_tool, socket_board
+from conftest import ROOT, free_port, http_json, require_tool, session_cookie, socket_board
 
 FIRMWARE_FILES = sorted(
     os.path.relpath(os.path.join(d, f), ROOT)
@@ -123,6 +123,13 @@ def test_flash_with_mpremote_then_boot_the_deployed_build(bundle, tmp_path, pty_
     try:
         status = http_json("http://127.0.0.1:%d/api/status" % http)
         assert status["firmware_version"] == manifest["version"]
+        # the API's contract came with the bundle and is served from the flash
+        import urllib.request
+
+        base = "http://127.0.0.1:%d" % http
+        req = urllib.request.Request(base + "/api/openapi.yaml", headers={"Cookie": "session=" + session_cookie(base)})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.read().startswith(b"openapi: 3.1"), "not the contract"
     finally:
         fw.send_signal(signal.SIGINT)
         out, _ = fw.communicate(timeout=10)

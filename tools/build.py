@@ -24,6 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = ["firmware", "lib"]
 TOP = ["boot.py", "main.py"]
 BOOT_MODULES = ["bootslots.py"]  # the unchanging start-up's own module, compiled like the rest
+# Served by the logger (GET /api/openapi.yaml, beside firmware/ as in the source tree); in a slot
+# with the firmware, so an upgrade brings its own contract.
+SERVED_DOCS = ["docs/openapi.yaml"]
 DATA = (".json", ".html", ".js", ".css")  # board profiles, register maps, the web page (firmware/www)
 SKIP_DIRS = {"__pycache__", "ENERLOG_S3", "UNIX"}  # image build definitions, not firmware
 
@@ -54,6 +57,8 @@ def sources(frozen=False):
         yield top, "copy"
     for top in BOOT_MODULES:
         yield top, "mpy"
+    for doc in SERVED_DOCS:
+        yield doc, "copy"
     for base in SOURCES:
         for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, base)):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)

@@ -12,7 +12,8 @@ from firmware.settings import describe
 
 _LEVELS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 _JSON = {"Content-Type": "application/json"}
-# docs/openapi.yaml beside the firmware folder (the PC, the sim); a board without it answers 404.
+# docs/openapi.yaml beside the firmware folder: the source tree (the PC, the sim), and the bundle
+# make build writes (tools/build.py SERVED_DOCS) in a flat install or a slot.
 _SPEC = ("/".join(__file__.split("/")[:-3]) or ".") + "/docs/openapi.yaml"
 
 
