@@ -270,11 +270,11 @@ def test_clients_reading_through_to_the_bus_leave_the_pollers_their_turn(setup):
     try:
         time.sleep(1)
         polls = gw.stats()["good_polls"]
-        time.sleep(20)  # 3 inverters every 10 s: about 6 polls; none while clients held the bus
+        time.sleep(12)  # 3 inverters every 10 s: 3 or more polls; none while clients held the bus
         st = gw.stats()
     finally:
         stop.set()
         for t in threads:
             t.join(10)
     assert st["good_polls"] - polls >= 2, (polls, st)
-    assert len(answered) >= 100 and all(answered), (len(answered), answered.count(False))
+    assert len(answered) >= 50 and all(answered), (len(answered), answered.count(False))
