@@ -30,7 +30,11 @@ class Monitor:
         for n in CHANNELS:
             line = settings.get(section(n))
             ch = Channel(board.rs485[n - 1], n, line["baud"], line["parity"], line.get("stop", 1))
-            self.pollers.append(Poller(ch, log, self.maps, alive(task_name(n)) if alive else None))
+            p = Poller(ch, log, self.maps, alive(task_name(n)) if alive else None)
+            # A board may give its own probe timeout: the PC's simulated plant (pymodbus in a Python
+            # thread) can take longer to answer than a device on a loaded machine.
+            p.probe_timeout_ms = board.profile.get("probe_timeout_ms", p.probe_timeout_ms)
+            self.pollers.append(p)
         self._apply(None)
         settings.watch(self._apply)
 
