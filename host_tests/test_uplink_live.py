@@ -204,7 +204,7 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         got, total = sub.records()
         top = max(got)
         assert sorted(got) == list(range(1, top + 1)), sorted(set(range(1, top + 1)) - set(got))
-        assert top >= 30, top  # 6 online events, then 6 states every 10 s for about a minute
+        assert top >= 20, top  # 6 online events, then 6 states every 10 s for 40 s or more: records flowed
         by_device = {}
         for seq in sorted(got):
             o = got[seq]
