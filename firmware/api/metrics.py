@@ -4,7 +4,8 @@ and GET/PUT /api/settings/metrics (the token is never sent back: ``token_set`` s
 from microdot import Response
 
 from firmware import VERSION
-from firmware.api.common import body_object, error
+from firmware.api.common import error
+from firmware.api.settings import section_routes
 from firmware.compat import ticks_diff, ticks_ms
 from firmware.metrics import CONTENT_TYPE, refusal, render
 
@@ -36,11 +37,4 @@ def routes(app, logger):
         body = render(info, logger.monitor.pollers, logger.uplink_status())
         return Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
 
-    @app.get("/api/settings/metrics")
-    async def get_metrics(request):
-        return view(settings.get("metrics"))
-
-    @app.put("/api/settings/metrics")
-    async def put_metrics(request):
-        settings.update_many({"metrics": body_object(request)})
-        return view(settings.get("metrics"))
+    section_routes(app, settings, "metrics", view)  # the token never shown

@@ -31,17 +31,9 @@ def routes(app, settings):
         settings.update_many(data)
         return serial()
 
-    @app.get("/api/settings/server")
-    async def get_server(request):
-        return _server_view(settings.get("server"))
-
-    @app.put("/api/settings/server")
-    async def put_server(request):
-        settings.update_many({"server": body_object(request)})
-        return _server_view(settings.get("server"))
-
+    section_routes(app, settings, "server", _server_view)  # the password never shown
     for name in ("network", "clock", "gateway", "writes"):  # sections sent and shown as they are stored
-        _section_routes(app, settings, name)
+        section_routes(app, settings, name)
 
     @app.post("/api/settings/acknowledge-defaults")
     async def acknowledge_defaults(request):
@@ -52,14 +44,17 @@ def routes(app, settings):
         return {"ok": True}
 
 
-def _section_routes(app, settings, name):
+def section_routes(app, settings, name, view=None):
+    """GET and PUT /api/settings/<name>: the section as stored, or as ``view`` shows it (a secret
+    left out); a PUT saves through ``update_many``."""
     path = "/api/settings/" + name
+    show = view or (lambda section: section)
 
     @app.get(path)
     async def get_section(request):
-        return settings.get(name)
+        return show(settings.get(name))
 
     @app.put(path)
     async def put_section(request):
         settings.update_many({name: body_object(request)})
-        return settings.get(name)
+        return show(settings.get(name))
