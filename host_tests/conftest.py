@@ -286,3 +286,14 @@ def firmware_app(run_dir, pty_pair):
     for ch in (1, 2, 3):
         pty_pair(a=run_dir / ("rs485-%d" % ch), b=run_dir / ("plant-%d" % ch))
     return web.create(Logger(open_board("pc", run_dir=str(run_dir))))
+
+
+def power_cut(sim):
+    """SIGKILL to the firmware that ``sim`` (a tools/sim/run.py process) runs: nothing flushed,
+    nothing said goodbye. The sim stops when its firmware dies unasked."""
+    import signal
+
+    out = subprocess.run(["ps", "--ppid", str(sim.pid), "-o", "pid=,comm="], capture_output=True, text=True).stdout
+    pid = [int(line.split()[0]) for line in out.splitlines() if line.split()[1] == "micropython"][0]
+    os.kill(pid, signal.SIGKILL)
+    sim.communicate(timeout=20)

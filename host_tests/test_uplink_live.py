@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from conftest import ROOT, free_port, http_json, require_tool, session_cookie
+from conftest import ROOT, free_port, http_json, power_cut, require_tool, session_cookie
 
 from firmware import identity
 from firmware.settings import Settings
@@ -71,12 +71,7 @@ class Logger:
             return json.loads(r.read())
 
     def power_cut(self):
-        """SIGKILL to the firmware process (nothing flushed, nothing said goodbye)."""
-        out = subprocess.run(["ps", "--ppid", str(self.proc.pid), "-o", "pid=,comm="], capture_output=True,
-                             text=True).stdout
-        pid = [int(line.split()[0]) for line in out.splitlines() if line.split()[1] == "micropython"][0]
-        os.kill(pid, signal.SIGKILL)
-        self.proc.communicate(timeout=20)  # the sim stops when its firmware dies unasked
+        power_cut(self.proc)
 
     def stop(self):
         if self.proc.poll() is None:

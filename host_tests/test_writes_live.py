@@ -8,12 +8,11 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
 
-from conftest import HERE, ROOT, api_login, free_port, http_json, mp_env, require_tool
+from conftest import HERE, ROOT, api_login, free_port, http_json, mp_env, power_cut, require_tool
 from pymodbus.client import ModbusTcpClient
 from test_web_api import Sim
 
@@ -31,12 +30,7 @@ class Firmware(Sim):
         http_json(self.url("/api/health"), timeout=30)
 
     def power_cut(self):
-        """SIGKILL to the firmware process: nothing flushed, nothing said goodbye."""
-        out = subprocess.run(["ps", "--ppid", str(self.proc.pid), "-o", "pid=,comm="], capture_output=True,
-                             text=True).stdout
-        pid = [int(x.split()[0]) for x in out.splitlines() if x.split()[1] == "micropython"][0]
-        os.kill(pid, signal.SIGKILL)
-        self.proc.communicate(timeout=20)  # the sim stops when its firmware dies unasked
+        power_cut(self.proc)
 
     def cookie(self):
         return api_login(self.url(""))
