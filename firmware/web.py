@@ -1,6 +1,9 @@
-"""The logger's web server (microdot): the JSON API under /api/ (firmware/webapi.py) and the
-configuration page (firmware/www/: one HTML page, a small script, a style sheet, and the script of
-setting slave devices, loaded when first wanted)."""
+"""The logger's web server (microdot): the JSON API under /api/ (firmware/webapi.py) and the page
+(firmware/www/: one HTML page, its scripts and style sheet; docs/page.md).
+
+``make build`` writes ``<file>.gz`` beside each page file; a browser that accepts gzip gets that,
+sent as it is with ``Content-Encoding: gzip`` (nothing is compressed on the board). The source tree
+(the PC, the sim) has no .gz files: the plain file goes out, which over loopback costs nothing."""
 
 from microdot import Microdot, Response
 
@@ -13,8 +16,10 @@ WWW_DIRS = (_HERE + "/www", "/firmware/www")
 STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "views.js": "text/javascript; charset=utf-8",  # Dashboard, Devices, a device's detail, Log
+    "energy.js": "text/javascript; charset=utf-8",  # Energy: its SVG charts
+    "settings.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
-    "writes.js": "text/javascript; charset=utf-8",  # setting slave devices: loaded when first wanted
 }
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -30,23 +35,28 @@ def create(logger):
     app = Microdot()
     webapi.register(app, logger)
 
-    def page(name):
+    def page(request, name):
+        gz = "gzip" in request.headers.get("Accept-Encoding", "")
         for folder in WWW_DIRS:
-            try:
-                return Response.send_file(folder + "/" + name, content_type=STATIC[name], max_age=0)
-            except OSError:
-                pass
+            for ext in (".gz", "") if gz else ("",):
+                try:
+                    r = Response.send_file(folder + "/" + name, content_type=STATIC[name], max_age=0,
+                                           compressed=bool(ext), file_extension=ext)
+                except OSError:
+                    continue
+                r.headers["Vary"] = "Accept-Encoding"
+                return r
         return webapi.error(404, "not found")
 
     @app.get("/")
     async def index(request):
-        return page("index.html")
+        return page(request, "index.html")
 
     @app.get("/<name>")
     async def static(request, name):
         if name not in STATIC:
             return webapi.error(404, "not found")
-        return page(name)
+        return page(request, name)
 
     @app.after_request
     async def headers(request, response):

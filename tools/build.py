@@ -4,12 +4,15 @@ build/ is the bundle that ``make flash`` deploys: boot.py and main.py stay sourc
 them by name), everything else is .mpy, data files (board profiles) are copied as they are.
 manifest.json lists the firmware version and every file with its size and SHA-256, and names the
 start-up files (``bootstrap``: boot.py, main.py, bootslots.mpy) that an upgrade never replaces.
+The page's files (firmware/www) also go in gzipped, ``<file>.gz`` beside each: the logger sends
+those as they are to a browser that accepts gzip (firmware/web.py), so the board compresses nothing.
 With --bundle (as ``make build`` runs it), build/enerlog-<version>.bundle is the same firmware as
 one stream for the web page's upgrade (format in firmware/upgrade.py): the manifest, then the slot
 files, without the start-up files.
 """
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -28,6 +31,7 @@ BOOT_MODULES = ["bootslots.py"]  # the unchanging start-up's own module, compile
 # with the firmware, so an upgrade brings its own contract.
 SERVED_DOCS = ["docs/openapi.yaml"]
 DATA = (".json", ".html", ".js", ".css")  # board profiles, register maps, the web page (firmware/www)
+PAGE = os.path.join("firmware", "www") + os.sep  # the page's files: also written gzipped
 SKIP_DIRS = {"__pycache__", "ENERLOG_S3", "UNIX"}  # image build definitions, not firmware
 
 
@@ -104,6 +108,8 @@ def build(out, march, ver=None, frozen=False):
         else:
             shutil.copyfile(src, dst)
         files.append({"path": dst_rel, "size": os.path.getsize(dst), "sha256": sha256(dst)})
+        if rel.startswith(PAGE):
+            files.append(gzipped(dst, dst_rel))
     if stamped:
         shutil.rmtree(os.path.dirname(stamped))
     boot = TOP + [m[:-3] + ".mpy" for m in BOOT_MODULES]
@@ -113,6 +119,24 @@ def build(out, march, ver=None, frozen=False):
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
+
+
+def gzipped(dst, dst_rel):
+    """Writes ``dst``.gz (level 9, no name or time in the header: the same bytes every build) and
+    returns its manifest entry."""
+    with open(dst, "rb") as f:
+        data = gzip.compress(f.read(), compresslevel=9, mtime=0)
+    with open(dst + ".gz", "wb") as f:
+        f.write(data)
+    return {"path": dst_rel + ".gz", "size": len(data), "sha256": sha256(dst + ".gz")}
+
+
+def page_weight(out):
+    """(raw bytes, gzipped bytes) of the page's files in the build ``out``."""
+    folder = os.path.join(out, PAGE)
+    names = os.listdir(folder)
+    raw = sum(os.path.getsize(os.path.join(folder, n)) for n in names if not n.endswith(".gz"))
+    return raw, sum(os.path.getsize(os.path.join(folder, n)) for n in names if n.endswith(".gz"))
 
 
 def write_bundle(out, manifest):
@@ -151,6 +175,7 @@ def main(argv=None):
     m = build(args.out, args.march, args.version, args.frozen)
     total = sum(f["size"] for f in m["files"])
     print("built %s (%s): %d files, %d bytes in %s" % (m["version"], m["march"], len(m["files"]), total, args.out))
+    print("the page: %d bytes, %d gzipped" % page_weight(args.out))
     if args.bundle:
         bundle = write_bundle(args.out, m)
         print("bundle for the web upgrade: %s (%d bytes)" % (bundle, os.path.getsize(bundle)))

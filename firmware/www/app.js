@@ -1,278 +1,219 @@
 "use strict";
-const $ = (s) => document.querySelector(s);
-let timer = null;
+// The page's core: requests, forms (errors next to their field, busy buttons), the log-in, the
+// views by hash (#dashboard, #devices, #device/1/2, #energy, #log, #settings) and the wait for a
+// restarting logger. views.js, energy.js and settings.js add the views to V.
+const $ = (s, el) => (el || document).querySelector(s);
+const V = {}; // view name: {show(args), tick()} (tick: refreshed every 3 s while shown)
+let meta = null, timer = null, current = null;
 
-function say(text, bad) { const m = $("#msg"); m.textContent = text || ""; m.className = bad ? "err" : ""; }
+function h(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+function cap(s) { s = String(s || ""); return s.charAt(0).toUpperCase() + s.slice(1); }
+// An answer's words, without a "section.field: " prefix.
+function words(s) { return cap(String(s || "").replace(/^[a-z0-9_]+(\.[a-z0-9_]+)+: /, "")); }
+function plural(n, one, many) { return n + " " + (n === 1 ? one : many || one + "s"); }
+function num(v) {
+  if (typeof v !== "number") return v === null || v === undefined ? "-" : String(v);
+  return String(Math.abs(v) >= 100 ? Math.round(v * 10) / 10 : Math.round(v * 100) / 100);
+}
+function withUnit(v, unit) { return v === null || v === undefined ? "-" : num(v) + (unit ? " " + unit : ""); }
+function ago(s) {
+  if (s === null || s === undefined) return "never";
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " min ago";
+  return Math.floor(s / 86400) + " d ago";
+}
+const pad = (n) => (n < 10 ? "0" : "") + n;
+// A time (Unix seconds or ISO text) in the browser's time zone.
+function when(t, dateToo) {
+  if (t === null || t === undefined) return "clock not set";
+  const d = new Date(typeof t === "number" ? t * 1000 : t);
+  const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+  return dateToo === false ? hm : d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + hm;
+}
+function chLabel(n) { const c = meta && meta.channels.find((x) => x.number === n); return c ? c.label : "RS485-" + n; }
+function typeName(t) { return (meta && meta.type_names && meta.type_names[t]) || null; }
+function pointInfo(type, p) { return (meta && meta.points && meta.points[type] && meta.points[type][p]) || null; }
+function devName(d) {
+  return d.name || (typeName(d.type) || "Device") + (d.model ? " " + d.model : "") + ", " + chLabel(d.channel) + " address " + d.address;
+}
 
-async function api(method, path, body) {
+class ApiErr extends Error {
+  constructor(status, message, field) { super(message); this.status = status; this.field = field; }
+}
+
+async function api(method, path, body, raw) {
   const opt = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
-  const r = await fetch(path, opt);
+  if (raw) { opt.body = raw; opt.headers["Content-Type"] = "application/octet-stream"; }
+  else if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
+  let r;
+  try { r = await fetch(path, opt); } catch (e) { throw new ApiErr(0, "The logger does not answer"); }
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
-  if (!r.ok) {
-    const err = new Error((data && data.error ? (data.field ? data.field + ": " : "") + data.error : "HTTP " + r.status));
-    err.status = r.status;
-    throw err;
-  }
+  if (!r.ok) throw new ApiErr(r.status, words(data && data.error ? data.error : "The logger answered " + r.status), data && data.field);
   return data;
 }
 
-async function notice(view) {
-  // A fall back to the factory defaults is said on every screen, the login first, until acknowledged.
+function say(text, bad) { const m = $("#msg"); m.textContent = text || ""; m.className = bad ? "err" : "ok"; m.hidden = !text; }
+
+// A failure outside a form: a 401 on a logged-in view means the session ended.
+function fail(e) {
+  if (e.status === 401) { ask("Your session ended: log in again."); return; }
+  say(e.message, true);
+}
+
+// Shows the answer of a form: an error beside the input named by the last part of its field, or
+// beside the form's buttons; in view, in words.
+function formSay(form, text, bad, field) {
+  for (const o of form.querySelectorAll(".ferr,.fok")) o.remove();
+  if (!text) return;
+  const p = h("p", text, bad ? "ferr" : "fok");
+  p.setAttribute("role", bad ? "alert" : "status");
+  const name = field ? String(field).split(".").pop() : null;
+  const el = name && form.elements[name] && form.elements[name].closest ? form.elements[name] : null;
+  if (el && !el.hidden && el.type !== "hidden") (el.closest("label") || el).after(p);
+  else $(".act", form).append(p);
+  p.scrollIntoView({ block: "nearest" });
+}
+
+// Runs fn(button) with the button busy; its error goes next to the form.
+async function busy(form, btn, fn) {
+  const label = btn.textContent, all = form.querySelectorAll("button");
+  formSay(form, "");
+  all.forEach((b) => { b.disabled = true; });
+  btn.classList.add("busy"); btn.textContent = label + "...";
   try {
-    const n = (await api("GET", "/api/notice")).notice;
-    $("#notice").hidden = !n; $("#notice span").textContent = n || "";
-    $("#ack").hidden = view !== "app";
-  } catch (e) { /* said again at the next screen */ }
+    const ok = await fn();
+    if (ok) formSay(form, ok, false);
+  } catch (e) {
+    if (e.status === 401 && current !== "login") ask("Your session ended: log in again.");
+    else formSay(form, e.message, true, e.field);
+  } finally {
+    all.forEach((b) => { b.disabled = false; });
+    btn.classList.remove("busy"); btn.textContent = label;
+  }
 }
 
-function show(view) {
-  notice(view);
-  $("#login").hidden = view !== "login";
-  $("#newpw").hidden = view !== "newpw";
-  $("#app").hidden = view !== "app";
-  $("#logout").hidden = view === "login";
-  if (timer) { clearInterval(timer); timer = null; }
-  if (view === "app") { load(); refresh(); timer = setInterval(refresh, 3000); }
-}
-
-async function start() {
-  try {
-    const s = await api("GET", "/api/session");
-    $("#who").textContent = s.user;
-    show(s.must_change ? "newpw" : "app");
-  } catch (e) { show("login"); }
-}
-
-function fail(e) { if (e.status === 401) { say("Session ended: log in again", true); show("login"); } else say(e.message, true); }
-
-function fmtS(s) {
-  if (s === null || s === undefined) return "-";
-  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-  return (d ? d + " d " : "") + (d || h ? h + " h " : "") + m + " min " + (s % 60) + " s";
-}
-
-function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); }
-
-let server = "", channels = [];
-
-// Bus health of one device: a short summary, the figures when opened (the device detail).
-function busCell(tr, b) {
-  const td = document.createElement("td");
-  if (b.requests === undefined) { td.textContent = "-"; tr.appendChild(td); return; }
-  const det = document.createElement("details"), sum = document.createElement("summary"), p = document.createElement("p");
-  sum.textContent = b.successes + "/" + b.requests + (b.clash_likely ? " - two devices on one address?" : "");
-  p.textContent = "Response time p50 " + (b.p50_ms == null ? "-" : b.p50_ms + " ms") + ", p95 " + (b.p95_ms == null ? "-" : b.p95_ms + " ms") +
-    "; timeouts " + b.timeouts + ", CRC errors " + b.crc_errors + ", frame errors " + b.frame_errors + ", exception replies " + b.exceptions +
-    (b.clash_likely ? ". Garbled replies among good ones: likely two devices answer on this address; give one another address." : "");
-  det.append(sum, p); td.appendChild(det);
-  if (b.clash_likely) td.className = "off";
-  tr.appendChild(td);
-}
-
-// --- scan a channel: progress, and an Add button per device found ---
-const scanning = {};
-async function scanShow(ch) {
-  const box = $("#scan" + ch);
-  try {
-    const s = await api("GET", "/api/scan?channel=" + ch);
-    box.textContent = "";
-    const p = document.createElement("p");
-    p.textContent = "RS485-" + ch + ": " + (s.state === "idle" ? "not scanned" : s.state + ", " + Math.round(100 * s.progress) + " %") +
-      (s.reason ? " (" + s.reason + ")" : "") + (s.found.length ? ", found:" : "");
-    box.appendChild(p);
-    for (const f of s.found) {
-      const line = document.createElement("div");
-      line.textContent = "Address " + f.address + ": " + (f.type || "unknown type") + (f.model ? " (" + f.model + ")" : "") +
-        (f.serial ? ", serial " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", configured " : " ");
-      if (!f.configured && f.type) {
-        const add = document.createElement("button");
-        add.textContent = "Add"; add.type = "button";
-        add.addEventListener("click", async () => {
-          try { await api("POST", "/api/devices", { type: f.type, channel: ch, address: f.address }); say("Device added"); refresh(); scanShow(ch); } catch (e) { fail(e); }
-        });
-        line.appendChild(add);
-      }
-      box.appendChild(line);
-    }
-    if (s.state !== "running") { clearInterval(scanning[ch]); delete scanning[ch]; }
-  } catch (e) { fail(e); clearInterval(scanning[ch]); delete scanning[ch]; }
-}
-for (const ch of [1, 2, 3]) {
-  $("#scanbtn" + ch).addEventListener("click", async () => {
-    try {
-      await api("POST", "/api/scan", { channel: ch, first: 1, last: 247 });
-      if (!scanning[ch]) scanning[ch] = setInterval(() => scanShow(ch), 1000);
-      scanShow(ch);
-    } catch (e) { fail(e); }
+function onForm(id, fn) {
+  const f = document.getElementById(id);
+  f.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const btn = ev.submitter || $("button", f);
+    busy(f, btn, () => fn(f, btn));
   });
-}
-
-async function refresh() {
-  try {
-    const st = await api("GET", "/api/status"), n = st.network, dv = st.devices;
-    const up = st.uplink || {};
-    const rows = [
-      ["System status", st.problems.length ? "Abnormal: " + st.problems.join("; ") : "Normal"],
-      ["Serial number", st.serial_number || "not provisioned"],
-      ["Firmware version", st.firmware_version],
-      ["Uptime", fmtS(st.uptime_s)],
-      ["Server", server ? server + (up.connected ? " (connected)" : " (not connected" + (up.last_error ? ": " + up.last_error : "") + ")") : "none (uploads off)"],
-      ["Upload backlog", (up.backlog || 0) + " records" + (up.evicted ? ", " + up.evicted + " evicted (queue full)" : "")],
-      ["Last upload", up.last_upload_s_ago == null ? "never" : fmtS(up.last_upload_s_ago) + " ago"],
-      ["Devices configured / communicating", dv.configured + " / " + dv.communicating],
-      ["IP address", n.ip], ["MAC", n.mac], ["Address mode", n.dhcp ? "DHCP" : "Static"],
-      ["Network", n.state + (n.connected ? ", connected" : ", not connected")],
-      ["Last reset cause", st.last_reset_cause], ["Settings", st.settings],
-    ];
-    const dl = $("#dl"); dl.textContent = "";
-    for (const [k, v] of rows) {
-      const dt = document.createElement("dt"), dd = document.createElement("dd");
-      dt.textContent = k; dd.textContent = v; dl.append(dt, dd);
-    }
-    const devs = (await api("GET", "/api/devices")).devices, tb = $("#devs tbody");
-    tb.textContent = "";
-    for (const d of devs) {
-      const tr = document.createElement("tr"), b = d.bus || {};
-      tr.dataset.address = d.address;
-      cell(tr, d.type + (d.model ? " (" + d.model + ")" : ""));
-      cell(tr, (channels.find((c) => c.number === d.channel) || { label: d.channel }).label); cell(tr, d.address);
-      cell(tr, (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : ""));
-      cell(tr, d.online ? "online" : "offline" + (d.next_try_s == null ? "" : ", next try in " + fmtS(d.next_try_s)), d.online ? "on" : "off");
-      cell(tr, (d.last_seen_s === null ? "never" : d.last_seen_s + " s ago") + (d.quality === "stale" ? " (stale)" : ""));
-      const vals = Object.entries(d.values || {}).map(([k, v]) => k + " " + v.value + (v.unit ? " " + v.unit : "")).join(", ");
-      // Old values are never shown as live: marked, and greyed by their class.
-      cell(tr, vals && d.quality !== "live" ? "[" + d.quality + ", read " + d.last_seen_s + " s ago] " + vals : vals, d.quality === "live" ? "" : d.quality);
-      busCell(tr, b);
-      tb.appendChild(tr);
-    }
-  } catch (e) { fail(e); }
 }
 
 function fill(form, values) {
   for (const [k, v] of Object.entries(values)) {
     const el = form.elements[k];
-    if (!el) continue;
+    if (!el || el.type === "file") continue;
     if (el.type === "checkbox") el.checked = !!v; else if (k === "dhcp") el.value = v ? "1" : "0"; else el.value = v;
   }
 }
 
-async function load() {
+async function notice(loggedIn) {
+  // A fall back to the factory defaults is said on every screen, the login first, until acknowledged.
   try {
-    const meta = await api("GET", "/api/meta"), types = $("#types");
-    types.textContent = "";
-    for (const t of meta.types) { const o = document.createElement("option"); o.value = o.textContent = t; types.appendChild(o); }
-    const ser = await api("GET", "/api/settings/serial"), ports = $("#ports");
-    ports.textContent = "";
-    channels = meta.channels;
-    const chs = $("#channels");
-    chs.textContent = "";
-    for (const ch of channels) { const o = document.createElement("option"); o.value = ch.number; o.textContent = ch.label; chs.appendChild(o); }
-    for (const ch of channels) {
-      const l = document.createElement("label"), s = document.createElement("select");
-      l.textContent = ch.label + " "; s.name = ch.section;
-      for (const b of meta.limits[ch.section].baud.choices) { const o = document.createElement("option"); o.value = o.textContent = b; s.appendChild(o); }
-      s.value = ser[ch.section].baud; l.appendChild(s); ports.appendChild(l);
-    }
-    fill($("#net"), await api("GET", "/api/settings/network"));
-    const srv = await api("GET", "/api/settings/server");
-    server = srv.host ? srv.host + ":" + srv.port : "";
-    fill($("#srv"), Object.assign({}, srv, { password: "" }));
-    fill($("#gw"), await api("GET", "/api/settings/gateway"));
-  } catch (e) { fail(e); }
+    const n = (await api("GET", "/api/notice")).notice;
+    $("#notice").hidden = !n; $("#notice span").textContent = n || "";
+    $("#ack").hidden = !loggedIn;
+  } catch (e) { /* said again at the next screen */ }
 }
 
-function on(sel, fn) {
-  $(sel).addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    try { await fn(ev.target, ev.submitter); } catch (e) { fail(e); }
-  });
+function screen(name) {
+  current = name;
+  for (const id of ["login", "newpw", "wait", "app"]) $("#" + id).hidden = id !== name;
+  $("#tabs").hidden = name !== "app";
+  $("#logout").hidden = name !== "app" && name !== "newpw";
+  if (timer) { clearInterval(timer); timer = null; }
+  if (name !== "wait") notice(name === "app");
 }
 
-on("#login", async (f) => {
-  const r = await api("POST", "/api/login", { user: f.user.value, password: f.password.value });
-  f.password.value = ""; say(""); $("#who").textContent = r.user;
-  show(r.must_change ? "newpw" : "app");
+// The log-in form with a line saying why (the session ended, the logger restarted).
+function ask(why) {
+  screen("login");
+  say(""); formSay($("#login"), why || "", false);
+  $("#who").textContent = "";
+}
+
+async function enter() {
+  screen("app");
+  if (!meta) meta = await api("GET", "/api/meta");
+  route();
+  timer = setInterval(() => { const v = V[viewName()]; if (v && v.tick && !document.hidden) v.tick(); }, 3000);
+}
+
+function viewName() { return (location.hash.slice(1) || "dashboard").split("/")[0]; }
+
+function route() {
+  if (current !== "app") return;
+  const parts = (location.hash.slice(1) || "dashboard").split("/"), name = V[parts[0]] ? parts[0] : "dashboard";
+  for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "v-" + name;
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.hash === "#" + (name === "device" ? "devices" : name));
+  say("");
+  V[name].show(parts.slice(1).map(Number));
+}
+window.addEventListener("hashchange", route);
+
+async function start() {
+  try {
+    const s = await api("GET", "/api/session");
+    $("#who").textContent = s.user;
+    if (s.must_change) screen("newpw"); else await enter();
+  } catch (e) { if (e.status === 401) ask(""); else fail(e); }
+}
+
+onForm("login", async (f) => {
+  let r;
+  try { r = await api("POST", "/api/login", { user: f.user.value, password: f.password.value }); }
+  catch (e) { if (e.status === 401) e.message = "Wrong user name or password"; throw e; }
+  f.password.value = ""; $("#who").textContent = r.user;
+  if (r.must_change) screen("newpw"); else await enter();
 });
-on("#newpw", async (f) => {
+onForm("newpw", async (f) => {
   await api("POST", "/api/password", { old: f.old.value, new: f.new.value });
-  f.reset(); say("Password set"); show("app");
-});
-on("#pw", async (f) => {
-  await api("POST", "/api/password", { old: f.old.value, new: f.new.value });
-  f.reset(); say("Password changed");
-});
-on("#dev", async (f, btn) => {
-  const body = { type: f.type.value, channel: +f.channel.value, address: +f.address.value };
-  if (btn && btn.value === "del") { await api("DELETE", "/api/devices", body); say("Device deleted"); }
-  else { await api("POST", "/api/devices", body); say("Device added"); }
-  refresh();
-});
-on("#serial", async (f) => {
-  const body = {};
-  for (const ch of channels) body[ch.section] = { baud: +f.elements[ch.section].value };
-  await api("PUT", "/api/settings/serial", body); say("Baud rates saved");
-});
-on("#net", async (f) => {
-  await api("PUT", "/api/settings/network", { dhcp: f.dhcp.value === "1", ip: f.ip.value, mask: f.mask.value, gateway: f.gateway.value, dns: f.dns.value });
-  say("Network settings saved");
-});
-on("#srv", async (f) => {
-  const body = { host: f.host.value, port: +f.port.value, tls: f.tls.checked, username: f.username.value,
-    upload_interval_s: +f.upload_interval_s.value, topic_prefix: f.topic_prefix.value, keepalive_s: +f.keepalive_s.value,
-    tls_ca: f.tls_ca.value, discovery: f.discovery.checked, discovery_prefix: f.discovery_prefix.value,
-    remote_settings: f.remote_settings.checked };
-  if (f.password.value) body.password = f.password.value;
-  const r = await api("PUT", "/api/settings/server", body);
-  server = r.host ? r.host + ":" + r.port : ""; f.password.value = ""; say("Server settings saved");
-});
-on("#gw", async (f) => {
-  await api("PUT", "/api/settings/gateway", { enabled: f.enabled.checked, port: +f.port.value, writes: f.writes.checked,
-    max_clients: +f.max_clients.value, clients: f.clients.value });
-  say("Gateway settings saved");
+  f.reset(); await enter();
 });
 $("#ack").addEventListener("click", async () => {
-  try { await api("POST", "/api/settings/acknowledge-defaults", { confirm: true }); say("Acknowledged"); notice("app"); refresh(); }
-  catch (e) { fail(e); }
+  try { await api("POST", "/api/settings/acknowledge-defaults", { confirm: true }); notice(true); } catch (e) { fail(e); }
 });
-$("#logout").addEventListener("click", async () => { try { await api("POST", "/api/logout"); } catch (e) { /* gone anyway */ } say("Logged out"); show("login"); });
-$("#restart").addEventListener("click", async () => {
-  if (!confirm("Restart the datalogger?")) return;
-  try { await api("POST", "/api/restart", { confirm: true }); say("Restarting..."); } catch (e) { fail(e); }
+$("#logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout"); } catch (e) { /* gone anyway */ }
+  ask("You are logged out.");
 });
-$("#factory").addEventListener("click", async () => {
-  if (!confirm("Restore the factory settings? Devices, network, server and password are all reset.")) return;
-  try { await api("POST", "/api/factory-reset", { confirm: true }); say("Factory reset: restarting..."); } catch (e) { fail(e); }
-});
-start();
-$("#devsetbtn").onclick = (e) => { const s = document.createElement("script"); s.src = "/writes.js"; document.body.append(s); e.target.remove(); };
 
-// --- firmware upgrade: the bundle goes up as the raw body; the logger restarts to try it ---
-async function upgradeInfo() {
-  if ($("#app").hidden) return;
-  try {
-    const st = await api("GET", "/api/status"), u = st.upgrade || {};
-    $("#upinfo").textContent = "Running " + st.firmware_version + " from " +
-      (st.firmware_slot === "a" || st.firmware_slot === "b" ? "slot " + st.firmware_slot : "the flashed install") +
-      (u.on_trial ? " (on trial: committed once healthy)" : "") +
-      (st.last_rollback ? ". Last rollback: " + st.last_rollback : "");
-  } catch (e) { /* the status section reports errors */ }
-}
-on("#upg", async (f) => {
-  const file = f.bundle.files[0];
-  say("Uploading " + file.name + " (" + Math.round(file.size / 1024) + " KB)...");
-  const r = await fetch("/api/upgrade", { method: "POST", body: file, credentials: "same-origin",
-    headers: { "Content-Type": "application/octet-stream" } });
-  let data = null;
-  try { data = await r.json(); } catch (e) { data = null; }
-  if (!r.ok) {
-    const err = new Error("Upgrade refused: " + (data && data.error ? data.error : "HTTP " + r.status));
-    err.status = r.status;
-    throw err;
+// After a restart, factory reset or upgrade: the logger goes away, then answers again; then the
+// log-in, saying what happened.
+async function awaitRestart(title, after) {
+  screen("wait");
+  $("#wait-title").textContent = title;
+  const t0 = Date.now(), bar = $("#wait-bar"), text = $("#wait-text");
+  const alive = async () => {
+    try {
+      const c = new AbortController(), t = setTimeout(() => c.abort(), 2000);
+      const r = await fetch("/api/health", { signal: c.signal, cache: "no-store" });
+      clearTimeout(t);
+      return r.ok;
+    } catch (e) { return false; }
+  };
+  let gone = false;
+  for (;;) {
+    const s = Math.round((Date.now() - t0) / 1000);
+    bar.value = Math.min(95, s * 100 / 60);
+    text.textContent = (gone ? "Waiting for the logger to start" : "Waiting for the logger to stop") + " (" + s + " s)";
+    const up = await alive();
+    if (!up) gone = true;
+    else if (gone || s > 20) break; // back again (or it never went away where it could be seen)
+    await new Promise((ok) => setTimeout(ok, 700));
   }
-  f.reset();
-  say("Version " + data.version + " verified in slot " + data.slot + ": the logger restarts to try it.");
-  setTimeout(upgradeInfo, 15000);
-});
-setInterval(upgradeInfo, 5000);
+  bar.value = 100;
+  meta = null;
+  ask(after);
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,157 @@
+"use strict";
+// The Energy view (manual 5.4): a chosen value of a device over a day (its 5-minute points from
+// /api/history) and daily energy over 30 days (/api/energy), for the plant or a device, as small
+// SVG charts drawn here (no library: see docs/page.md), with CSV downloads.
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// About n round steps covering lo..hi.
+function ticks(lo, hi, n) {
+  const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.round(v / step) * step);
+  return out;
+}
+
+// A frame with a y axis for lo..hi; returns {el, x0, x1, y(v)} to draw in.
+function frame(box, lo, hi, unit) {
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const ys = ticks(lo, hi, 4);
+  lo = Math.min(lo, ys[0]); hi = Math.max(hi, ys[ys.length - 1]);
+  const W = Math.max(box.clientWidth, 280), H = 220, L = 52, B = 22, T = 8;
+  const el = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img" });
+  const y = (v) => T + (H - T - B) * (hi - v) / (hi - lo);
+  for (const v of ys) {
+    el.append(svg("line", { x1: L, x2: W - 6, y1: y(v), y2: y(v), class: "grid" }),
+      svg("text", { x: L - 5, y: y(v) + 4, "text-anchor": "end" }, num(v)));
+  }
+  el.append(svg("text", { x: 2, y: 12 }, unit || ""));
+  return { el, x0: L, x1: W - 8, y, base: H - B, H, W };
+}
+
+function noData(box, text) { box.textContent = ""; box.append(h("p", text, "hint nodata")); }
+
+function lineChart(box, pts, t0, t1, unit) {
+  const vals = pts.filter((p) => typeof p[1] === "number");
+  if (!vals.length) { noData(box, "No values recorded on this day."); return; }
+  const vs = vals.map((p) => p[1]);
+  const f = frame(box, Math.min.apply(null, vs), Math.max.apply(null, vs), unit);
+  const x = (t) => f.x0 + (f.x1 - f.x0) * (t - t0) / (t1 - t0);
+  const every = (f.W < 500 ? 6 : 3) * 3600;
+  for (let t = t0; t <= t1; t += every) {
+    f.el.append(svg("text", { x: Math.min(Math.max(x(t), f.x0 + 14), f.x1 - 14), y: f.H - 5, "text-anchor": "middle" }, when(t, false)));
+  }
+  let d = "", last = null;
+  for (const [t, v] of vals) {
+    d += (last === null || t - last > 900 ? "M" : "L") + x(t).toFixed(1) + " " + f.y(v).toFixed(1);
+    last = t;
+  }
+  f.el.append(svg("path", { d, class: "line" }));
+  if (vals.length < 3) for (const [t, v] of vals) f.el.append(svg("circle", { cx: x(t), cy: f.y(v), r: 3, class: "dot" }));
+  box.textContent = ""; box.append(f.el);
+}
+
+function barChart(box, days, unit) {
+  if (!days.length) { noData(box, "No daily energy recorded yet."); return; }
+  const vs = days.map((d) => d[1]);
+  const f = frame(box, Math.min(0, Math.min.apply(null, vs)), Math.max(0, Math.max.apply(null, vs)), unit);
+  const n = days.length, w = (f.x1 - f.x0) / n, label = Math.ceil(n / Math.max(1, Math.floor((f.x1 - f.x0) / 48)));
+  days.forEach(([day, v], i) => {
+    const y0 = f.y(0), y1 = f.y(v);
+    const r = svg("rect", { x: f.x0 + i * w + w * 0.15, width: Math.max(1, w * 0.7), y: Math.min(y0, y1), height: Math.max(1, Math.abs(y1 - y0)), class: "bar" });
+    r.append(svg("title", {}, day + ": " + num(v) + " " + unit));
+    f.el.append(r);
+    if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: f.x0 + (i + 0.5) * w, y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
+  });
+  box.textContent = ""; box.append(f.el);
+}
+
+// A local day (YYYY-MM-DD) as Unix seconds [start, end).
+function dayRange(text) {
+  const [y, m, d] = text.split("-").map(Number), a = new Date(y, m - 1, d).getTime() / 1000;
+  return [a, new Date(y, m - 1, d + 1).getTime() / 1000];
+}
+function option(sel, value, text) { const o = h("option", text); o.value = value; sel.append(o); }
+function counterLabel(name) {
+  for (const t in (meta && meta.points) || {}) if (meta.points[t][name]) return meta.points[t][name].label;
+  return null;
+}
+
+V.energy = {
+  async show() {
+    let devs, st;
+    try { devs = (await api("GET", "/api/devices")).devices; st = await api("GET", "/api/status"); } catch (e) { fail(e); return; }
+    this.devs = devs;
+    const dev = $("#e-dev"), of = $("#e-of"), keep = dev.value, keepOf = of.value;
+    dev.textContent = ""; of.textContent = "";
+    option(of, "", "The plant");
+    for (const d of devs) {
+      const charted = Object.entries((meta.points || {})[d.type] || {}).some(([, p]) => p.history);
+      if (charted) option(dev, d.channel + "/" + d.address, devName(d));
+      option(of, d.channel + "/" + d.address, devName(d));
+    }
+    if (keep && [...dev.options].some((o) => o.value === keep)) dev.value = keep;
+    if (keepOf) of.value = keepOf;
+    const t = st.clock && st.clock.time ? new Date(st.clock.time * 1000) : new Date();
+    if (!$("#e-day").value) $("#e-day").value = t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate());
+    this.points();
+    this.energy();
+  },
+  points() {
+    const sel = $("#e-pt"), keep = sel.value, d = this.dev();
+    sel.textContent = "";
+    if (!d) { noData($("#e-day-chart"), "No device keeps values for charts."); $("#e-day-csv").hidden = true; return; }
+    for (const [k, p] of Object.entries(meta.points[d.type])) if (p.history) option(sel, k, p.label + (p.unit ? " (" + p.unit + ")" : ""));
+    if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;
+    this.day();
+  },
+  dev() {
+    const [ch, a] = ($("#e-dev").value || "/").split("/").map(Number);
+    return (this.devs || []).find((d) => d.channel === ch && d.address === a);
+  },
+  async day() {
+    const d = this.dev(), pt = $("#e-pt").value, box = $("#e-day-chart");
+    if (!d || !pt || !$("#e-day").value) return;
+    const [t0, t1] = dayRange($("#e-day").value);
+    const q = "/api/history?channel=" + d.channel + "&address=" + d.address + "&point=" + pt + "&from=" + t0 + "&to=" + (t1 - 1);
+    $("#e-day-csv").href = q + "&format=csv"; $("#e-day-csv").hidden = false;
+    try {
+      const r = await api("GET", q);
+      this.last = () => lineChart(box, r.points, t0, t1, r.unit || (pointInfo(d.type, pt) || {}).unit);
+      this.last();
+    } catch (e) { if (e.status === 401) fail(e); else noData(box, e.message); }
+  },
+  async energy() {
+    const [ch, a] = ($("#e-of").value || "/").split("/").map(Number), q = "/api/energy" + (a ? "?channel=" + ch + "&address=" + a : "");
+    $("#e-bar-csv").href = q + (a ? "&" : "?") + "format=csv";
+    try { this.e = await api("GET", q); } catch (e) { if (e.status === 401) fail(e); else noData($("#e-bar-chart"), e.message); return; }
+    const rows = a ? this.e.days : this.e.plant, sel = $("#e-ctr"), keep = sel.value, names = new Set();
+    for (const r of rows) for (const k in r.energy) if (counterLabel(k)) names.add(k);
+    sel.textContent = "";
+    for (const k of names) option(sel, k, counterLabel(k));
+    if (keep && names.has(keep)) sel.value = keep;
+    this.bars();
+  },
+  bars() {
+    const a = $("#e-of").value, rows = a ? this.e.days : this.e.plant, k = $("#e-ctr").value;
+    const days = rows.filter((r) => typeof r.energy[k] === "number").map((r) => [r.day, r.energy[k]]);
+    barChart($("#e-bar-chart"), k ? days : [], "kWh");
+  },
+};
+$("#e-dev").addEventListener("change", () => V.energy.points());
+$("#e-pt").addEventListener("change", () => V.energy.day());
+$("#e-day").addEventListener("change", () => V.energy.day());
+$("#e-of").addEventListener("change", () => V.energy.energy());
+$("#e-ctr").addEventListener("change", () => V.energy.bars());
+let resized = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resized);
+  resized = setTimeout(() => { if (viewName() === "energy") { if (V.energy.last) V.energy.last(); if (V.energy.e) V.energy.bars(); } }, 200);
+});

@@ -1,0 +1,218 @@
+"use strict";
+// The views a user reads (manual 5.4): Dashboard, Devices (one card each, and a device's detail
+// with its settings), Log.
+
+function rows(dl, list) {
+  dl.textContent = "";
+  for (const [k, v, cls] of list) { dl.append(h("dt", k), h("dd", v, cls)); }
+}
+
+function line(text) { const tr = h("tr"); tr.append(h("td", text)); return tr; }
+
+function flowCard(title, kw, dir, extra) {
+  const c = h("div", null, "card flow");
+  c.append(h("h2", title), h("p", kw === null || kw === undefined ? "-" : num(kw) + " kW", "big"), h("p", dir || "\u00a0", "dir"));
+  if (extra) c.append(h("p", extra, "dir"));
+  return c;
+}
+function direction(kw, plus, minus) {
+  if (kw === null || kw === undefined) return "no live value";
+  return Math.abs(kw) < 0.05 ? "idle" : kw > 0 ? plus : minus;
+}
+
+V.dashboard = {
+  show() { this.tick(); },
+  async tick() {
+    let plant = null, st;
+    try { st = await api("GET", "/api/status"); } catch (e) { fail(e); return; }
+    try { plant = await api("GET", "/api/plant"); } catch (e) { if (e.status === 401) { fail(e); return; } }
+    const p = plant || {}, flows = $("#flows");
+    flows.textContent = "";
+    flows.append(
+      flowCard("PV", p.pv_kw, p.pv_kw > 0.05 ? "\u2193 producing" : direction(p.pv_kw, "producing", "producing")),
+      flowCard("Battery", p.battery_kw, direction(p.battery_kw, "\u2192 discharging", "\u2190 charging"),
+        p.battery_soc === null || p.battery_soc === undefined ? null : "SOC " + num(p.battery_soc) + " %"),
+      flowCard("Grid", p.grid_kw, direction(p.grid_kw, "\u2190 importing", "\u2192 exporting")),
+      flowCard("Load", p.load_kw, p.load_kw === null || p.load_kw === undefined ? "no live value" : "\u2192 consuming"));
+    if (p.quality === "stale") flows.append(h("p", "Some devices are offline: figures are from their last reading.", "stale wide"));
+    const e = p.energy_today || {}, kwh = (v) => withUnit(v, "kWh");
+    rows($("#today"), [["PV", kwh(e.pv_kwh)], ["Load", kwh(e.load_kwh)], ["From the grid", kwh(e.grid_import_kwh)],
+      ["To the grid", kwh(e.grid_export_kwh)], ["Battery charged", kwh(e.battery_charge_kwh)], ["Battery discharged", kwh(e.battery_discharge_kwh)]]);
+    this.health(st);
+  },
+  health(st) {
+    const up = st.uplink || {}, ck = st.clock || {};
+    const server = !up.server ? "No server set (uploads off)" : up.connected ? "Connected (" + up.server + ")" :
+      "Disconnected (" + up.server + ")" + (up.last_error ? ": " + words(up.last_error) : "");
+    rows($("#health"), [
+      ["System status", st.problems.length ? "Abnormal: " + st.problems.map(words).join("; ") : "Normal", st.problems.length ? "err" : "good"],
+      ["Server", server, up.server && !up.connected ? "err" : ""],
+      ["Upload backlog", plural(up.backlog || 0, "record") + (up.evicted ? ", " + up.evicted + " dropped (queue full)" : "")],
+      ["Last upload", ago(up.last_upload_s_ago)],
+      ["Clock", ck.time ? when(ck.time) + (ck.synced ? " (time server)" : " (not synced)") : "Not set", ck.time ? "" : "err"],
+      ["IP address", st.network ? st.network.ip : "-"],
+      ["Firmware version", st.firmware_version]]);
+    const pc = (st.devices && st.devices.per_channel) || {};
+    rows($("#chans"), meta.channels.map((c) => {
+      const x = pc[c.section];
+      if (!x || !x.configured) return [c.label, "no devices"];
+      return [c.label, x.communicating + " of " + x.configured + " communicating", x.communicating < x.configured ? "err" : "good"];
+    }));
+  },
+};
+
+// A device's state in words: the backend's state, else what is known without it.
+function stateOf(d) {
+  if (d.state && d.state.kind) {
+    const k = d.state.kind, label = { running: "Running", waiting: "Waiting", fault: "Fault", offline: "Offline", unknown: "Communicating" }[k] || "";
+    return { cls: k === "unknown" ? "running" : k, text: label + (d.state.text ? ": " + d.state.text : "") };
+  }
+  return d.online ? { cls: "running", text: "Communicating" } : { cls: "offline", text: "Offline" + (d.next_try_s == null ? "" : ", next try in " + d.next_try_s + " s") };
+}
+
+// The values of a device with their labels (a value without one is not shown: never an id).
+function labelled(d) {
+  const out = [];
+  for (const [k, v] of Object.entries(d.values || {})) {
+    const label = v.label || (pointInfo(d.type, k) || {}).label;
+    if (label) out.push([label, v.text || withUnit(v.value, v.unit), v.quality]);
+  }
+  return out;
+}
+
+function ageLine(d) {
+  if (d.quality === "live") return "Read " + ago(d.last_seen_s);
+  if (d.last_seen_s === null || d.last_seen_s === undefined) return "No values read yet";
+  return "Not live: last read " + ago(d.last_seen_s);
+}
+
+function deviceCard(d) {
+  const c = h("a", null, "card dev " + (d.quality === "live" ? "" : "stale"));
+  c.href = "#device/" + d.channel + "/" + d.address;
+  c.dataset.address = d.address; c.dataset.channel = d.channel;
+  const s = stateOf(d);
+  c.append(h("h2", devName(d)), h("p", s.text, "state " + s.cls));
+  if (d.faults && d.faults.length) c.append(h("p", d.faults.join(", "), "err"));
+  const dl = h("dl");
+  for (const [k, v, q] of labelled(d)) dl.append(h("dt", k), h("dd", v, q === "live" ? "" : "stale"));
+  c.append(dl, h("p", ageLine(d), "age" + (d.quality === "live" ? "" : " stale")));
+  return c;
+}
+
+V.devices = {
+  show() { this.tick(); },
+  async tick() {
+    try {
+      const devs = (await api("GET", "/api/devices")).devices, box = $("#cards");
+      box.textContent = "";
+      if (!devs.length) box.append(h("p", "No devices yet: add them in Settings."));
+      for (const d of devs) box.append(deviceCard(d));
+    } catch (e) { fail(e); }
+  },
+};
+
+function busRows(b) {
+  if (!b || b.requests === undefined) return [["Requests", "-"]];
+  const ms = (v) => (v === null || v === undefined ? "-" : v + " ms");
+  return [["Good answers", b.successes + " of " + b.requests + " requests"], ["Response time", "median " + ms(b.p50_ms) + ", 95 % within " + ms(b.p95_ms)],
+    ["Timeouts", b.timeouts], ["CRC errors", b.crc_errors], ["Frame errors", b.frame_errors], ["Exception replies", b.exceptions],
+    ["Address clash", b.clash_likely ? "Likely: two devices answer on this address; give one another address" : "None seen", b.clash_likely ? "err" : ""]];
+}
+
+V.device = {
+  async show(a) {
+    this.ch = a[0]; this.addr = a[1];
+    $("#d-name").textContent = ""; $("#d-settings").textContent = ""; $("#d-set-note").textContent = "Reading the settings from the device...";
+    await this.tick();
+    this.settings();
+  },
+  async tick() {
+    let d;
+    try { d = await api("GET", "/api/devices/detail?channel=" + this.ch + "&address=" + this.addr); }
+    catch (e) {
+      if (e.status === 401) { fail(e); return; }
+      // Before the detail route: the device's entry in the list.
+      try { d = (await api("GET", "/api/devices")).devices.find((x) => x.channel === this.ch && x.address === this.addr); } catch (e2) { fail(e2); return; }
+      if (!d) { $("#d-name").textContent = e.status === 404 ? e.message : "No such device"; return; }
+    }
+    this.dev = d;
+    const s = stateOf(d);
+    $("#d-name").textContent = devName(d);
+    $("#d-state").textContent = s.text; $("#d-state").className = "state " + s.cls;
+    $("#d-faults").textContent = d.faults && d.faults.length ? "Faults: " + d.faults.join(", ") : "";
+    rows($("#d-info"), [["Device type", d.type_name || typeName(d.type) || "-"], ["Model", d.model || "-"],
+      ["Serial number", (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : "")], ["Channel", chLabel(d.channel)], ["Address", d.address],
+      ["Values", ageLine(d), d.quality === "live" ? "" : "stale"]]);
+    const tb = $("#d-values tbody");
+    tb.textContent = "";
+    for (const [k, v, q] of labelled(d)) { const tr = h("tr", null, q === "live" ? "" : "stale"); tr.append(h("td", k), h("td", v)); tb.append(tr); }
+    if (!tb.children.length) tb.append(line("No values with a name yet"));
+    rows($("#d-bus"), busRows(d.bus));
+  },
+  async settings() {
+    const ch = this.ch, addr = this.addr, box = $("#d-settings");
+    let s;
+    try { s = await api("GET", "/api/devices/settings?channel=" + ch + "&address=" + addr); }
+    catch (e) { $("#d-set-note").textContent = e.status === 401 ? "" : e.message; if (e.status === 401) fail(e); return; }
+    $("#d-set-note").textContent = s.settings.some((x) => x.writable) ? "" : "This device has no settings the logger writes.";
+    box.textContent = "";
+    for (const it of s.settings) if (it.writable) box.append(this.setting(s.type, it));
+    this.writes();
+  },
+  setting(type, it) {
+    const f = h("form", null, "set"), info = pointInfo(type, it.point);
+    f.dataset.point = it.point;
+    const l = h("label", (info && info.label) || "Register " + it.register), inp = h("input");
+    inp.name = "value"; inp.type = "number"; inp.step = it.step; inp.value = it.value === null ? "" : it.value;
+    l.append(inp);
+    const now = h("span", withUnit(it.value, it.unit), "now");
+    f.append(l, h("p", it.min + " to " + it.max + (it.unit ? " " + it.unit : "") + ", now ", "hint"));
+    $(".hint", f).append(now);
+    const act = h("div", null, "act"), btn = h("button", "Set");
+    act.append(btn); f.append(act);
+    f.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      busy(f, btn, async () => {
+        const r = await api("PUT", "/api/devices/settings", { channel: this.ch, address: this.addr, point: it.point, value: +inp.value });
+        now.textContent = withUnit(r.value, r.unit);
+        return (r.written ? "Written; read back from the device: " : "Not written: the device holds ") + withUnit(r.value, r.unit);
+      }).then(() => this.writes());
+    });
+    return f;
+  },
+  async writes() {
+    try {
+      const w = await api("GET", "/api/writes?n=50"), tb = $("#d-writes tbody"), type = this.dev && this.dev.type;
+      tb.textContent = "";
+      for (const e of w.entries.filter((x) => x.channel === this.ch && x.address === this.addr).slice(0, 10)) {
+        const tr = h("tr"), label = (pointInfo(type, e.point) || {}).label || "Register " + e.register;
+        tr.append(h("td", when(e.time)), h("td", label + ": " + withUnit(e.old) + " \u2192 " + withUnit(e.new)),
+          h("td", cap(e.result) + (e.message ? ": " + e.message : ""), e.result === "written" || e.result === "unchanged" ? "" : "err"));
+        tb.append(tr);
+      }
+      if (!tb.children.length) tb.append(line("No writes yet"));
+    } catch (e) { fail(e); }
+  },
+};
+
+V.log = {
+  show() { this.paged = false; this.more(true); },
+  tick() { if (!this.paged) this.more(true); }, // the newest, until the user pages back
+  async more(fresh) {
+    let r;
+    if (!fresh) this.paged = true;
+    try { r = await api("GET", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before)); }
+    catch (e) { if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
+    const tb = $("#events tbody");
+    if (fresh) tb.textContent = "";
+    for (const e of r.events) {
+      const tr = h("tr", null, e.level === "info" ? "" : e.level);
+      tr.append(h("td", when(e.time), "t"), h("td", e.device ? e.device.name : "Datalogger"), h("td", e.text));
+      tb.append(tr);
+      this.before = e.seq;
+    }
+    $("#ev-none").hidden = tb.children.length > 0; $("#ev-none").textContent = "Nothing logged yet.";
+    $("#older").hidden = !r.more;
+  },
+};
+$("#older").addEventListener("click", () => V.log.more());
