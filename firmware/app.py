@@ -196,6 +196,7 @@ class Logger:
 
     def status(self):
         up = upgrade.status()
+        problems, uplink = self.problems(), self.uplink_status()
         return {
             "firmware_version": VERSION,
             "firmware_slot": up["slot"],
@@ -215,14 +216,27 @@ class Logger:
                                                   "sweep_ms": p.sweep_ms, "read_all_ms": p.read_all_ms()}
                                 for ch, p in zip(CHANNELS, self.monitor.pollers)},
             },
-            "problems": self.problems(),
+            "problems": problems,
+            "system_status": self.system_status(problems, uplink),
             "network": self.network.status(),
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
-            "uplink": self.uplink_status(),
+            "uplink": uplink,
             "heap": heap(self.board),
             "storage": self.storage.status(),
         }
+
+    def system_status(self, problems, uplink):
+        """The status page's first line (manual 4.3, 6.2): "abnormal" with what is wrong,
+        "disconnected" while a server is set but cannot be reached, else "normal"."""
+        if problems:
+            return {"state": "abnormal", "text": "Abnormal: " + "; ".join(problems)}
+        if uplink["enabled"] and not uplink["connected"] and uplink["failures"]:
+            return {"state": "disconnected", "text": "Disconnected: " + (uplink["last_error"] or "no server")}
+        if uplink["enabled"] and not self.network.connected:
+            return {"state": "disconnected", "text": "Disconnected: " + ethernet.WAITING.get(
+                self.network.state, "the network is not connected")}
+        return {"state": "normal", "text": "Normal"}
 
     def uplink_status(self):
         """Server connected or not, the backlog on flash, evicted records, the last upload."""

@@ -281,6 +281,26 @@ def test_changes_apply_and_secrets_never_leave(sim):
         assert secret not in everything, secret
 
 
+def test_an_unreachable_server_shows_disconnected_in_words(sim):
+    """Manual 6.2: the status shows "disconnected" while the server cannot be reached, and why."""
+    cookie = _logged_in(sim)
+    st = sim.req("GET", "/api/status", cookie=cookie)[2]
+    assert st["system_status"] == {"state": "normal", "text": "Normal"}, st["system_status"]
+    port = free_port()  # nothing listens there
+    assert sim.req("PUT", "/api/settings/server", {"host": "127.0.0.1", "port": port}, cookie=cookie)[0] == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        st = sim.req("GET", "/api/status", cookie=cookie)[2]
+        if "refused" in st["system_status"]["text"]:
+            break
+        # before the network is up (a DHCP lease on the PC board), it is said instead
+        assert st["system_status"]["state"] == "disconnected" or st["uplink"]["failures"] == 0, st["system_status"]
+        time.sleep(0.3)
+    said = "connection refused: is the server running on that port?"
+    assert st["system_status"] == {"state": "disconnected", "text": "Disconnected: " + said}, st["system_status"]
+    assert st["uplink"]["last_error"] == said
+
+
 def test_static_files_types_and_headers(sim):
     types = {"/": "text/html", "/index.html": "text/html", "/app.js": "text/javascript", "/style.css": "text/css"}
     for path, kind in types.items():
