@@ -76,6 +76,7 @@ class Logger:
         self.spool = Spool(board.flash.root + "/spool")
         # The queue keeps to its share of the flash (firmware/storage.py); a profile may cap it.
         self.storage = Storage(board.flash.statvfs)
+        self.storage.set_share("history", self.settings.get("history")["share_percent"])  # before any store
         self.storage.attach("upload_queue", self.spool, board.profile.get("spool_bytes"))
         # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
         self.history = History(board.flash.root, self.monitor.maps, log)
@@ -136,6 +137,8 @@ class Logger:
             self.button.configure(hold["restart_s"], hold["factory_s"])
         if touches(sections, "gateway"):
             self.gateway.configure(self.settings.get("gateway"))
+        if touches(sections, "history"):
+            self.storage.set_share("history", self.settings.get("history")["share_percent"])
 
     def problems(self, now=None):
         """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
