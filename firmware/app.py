@@ -76,6 +76,7 @@ class Logger:
         self.spool = Spool(board.flash.root + "/spool")
         # The queue keeps to its share of the flash (firmware/storage.py); a profile may cap it.
         self.storage = Storage(board.flash.statvfs)
+        self.storage.set_share("history", self.settings.get("history")["share_percent"])  # before any store
         self.storage.attach("upload_queue", self.spool, board.profile.get("spool_bytes"))
         # The page's curves and daily energy (manual 5.4), in the history's share of the flash.
         self.history = History(board.flash.root, self.monitor.maps, log)
@@ -136,6 +137,8 @@ class Logger:
             self.button.configure(hold["restart_s"], hold["factory_s"])
         if touches(sections, "gateway"):
             self.gateway.configure(self.settings.get("gateway"))
+        if touches(sections, "history"):
+            self.storage.set_share("history", self.settings.get("history")["share_percent"])
 
     def problems(self, now=None):
         """What is wrong now; the STATUS LED is off while this is not empty ("abnormal operation"):
@@ -196,6 +199,7 @@ class Logger:
 
     def status(self):
         up = upgrade.status()
+        problems, uplink = self.problems(), self.uplink_status()
         return {
             "firmware_version": VERSION,
             "firmware_slot": up["slot"],
@@ -215,14 +219,27 @@ class Logger:
                                                   "sweep_ms": p.sweep_ms, "read_all_ms": p.read_all_ms()}
                                 for ch, p in zip(CHANNELS, self.monitor.pollers)},
             },
-            "problems": self.problems(),
+            "problems": problems,
+            "system_status": self.system_status(problems, uplink),
             "network": self.network.status(),
             "clock": self.clock.status(),
             "watchdog": self.watchdog.status(),
-            "uplink": self.uplink_status(),
+            "uplink": uplink,
             "heap": heap(self.board),
             "storage": self.storage.status(),
         }
+
+    def system_status(self, problems, uplink):
+        """The status page's first line (manual 4.3, 6.2): "abnormal" with what is wrong,
+        "disconnected" while a server is set but cannot be reached, else "normal"."""
+        if problems:
+            return {"state": "abnormal", "text": "Abnormal: " + "; ".join(problems)}
+        if uplink["enabled"] and not uplink["connected"] and uplink["failures"]:
+            return {"state": "disconnected", "text": "Disconnected: " + (uplink["last_error"] or "no server")}
+        if uplink["enabled"] and not self.network.connected:
+            return {"state": "disconnected", "text": "Disconnected: " + ethernet.WAITING.get(
+                self.network.state, "the network is not connected")}
+        return {"state": "normal", "text": "Normal"}
 
     def uplink_status(self):
         """Server connected or not, the backlog on flash, evicted records, the last upload."""

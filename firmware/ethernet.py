@@ -28,6 +28,11 @@ REQUESTING = "requesting"
 FALLBACK = "fallback"
 DHCP = "dhcp"
 STATIC = "static"
+# Why the network is not connected yet, in words, per state (the status page's "Disconnected: ...").
+WAITING = {NO_LINK: "no network cable (no link)",
+           SETUP: "the setup address is in use for the first minutes after a start (manual 4.2)",
+           REQUESTING: "waiting for an address from the router (DHCP)",
+           FALLBACK: "the router gives no address (DHCP); on the fallback address meanwhile"}
 
 
 def hostname(identity, mac):

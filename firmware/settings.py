@@ -26,6 +26,7 @@ from firmware.errors import NotApplied, SettingsError
 from firmware.fields import PRINTABLE, check, dotted, only, parse_ip, prefix
 from firmware.log import log as _default_log
 from firmware.rs485 import BAUD_RATES, DEFAULT_BAUD, PARITIES, SECTIONS, STOP_BITS
+from firmware.storage import SHARES
 from firmware.store import Store
 
 # SettingsError, NotApplied, check and parse_ip are the callers' names for them here too.
@@ -108,6 +109,11 @@ SCHEMA.update({
         # the LAN, or only with "Authorization: Bearer <token>" when a token is set.
         "enabled": ("bool", False, None, None),
         "token": ("token", "", 16, 128),
+    },
+    "history": {
+        # The history's share of the flash the growing stores share (firmware/storage.py); the
+        # upload queue gives or takes the difference. 70 % leaves the queue 15 %.
+        "share_percent": ("int", dict(SHARES)["history"], 5, 70),
     },
     "writes": {
         # The write governor (firmware/writes.py): a register is written at most once per this

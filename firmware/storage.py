@@ -41,6 +41,7 @@ class Storage:
         self.shares = shares
         self._stores = {}  # name: the store
         self._applied = {}  # name: the budget it was given
+        self._caps = {}  # name: at most this many bytes, whatever its share (a board profile's cap)
 
     def space(self):
         """(total, free) bytes of the filesystem."""
@@ -70,20 +71,64 @@ class Storage:
         if name not in [n for n, _ in self.shares]:
             raise ValueError("no storage share named %r" % name)
         self._stores[name] = store
-        budget = self.budgets()[name]
-        if cap is not None and cap < budget:
-            budget = cap
+        if cap is not None:
+            self._caps[name] = cap
+        budget = self._capped(self.budgets())[name]
         self._applied[name] = budget
         store.limit(budget)
         return budget
+
+    def share_refusal(self, name, percent, taker="upload_queue"):
+        """Why giving share ``name`` ``percent`` (taken from or given back to ``taker``) would lose
+        data, in words, or None: a store never loses what it holds to a settings change."""
+        for store_name, budget in self._budgets_with(name, percent, taker).items():
+            store = self._stores.get(store_name)
+            if store is not None and store.size() > budget:
+                return ("the %s holds %d KB now, more than the %d KB it would keep; wait until it is "
+                        "smaller or choose a smaller share" % (store_name.replace("_", " "),
+                                                              store.size() // 1024, budget // 1024))
+        return None
+
+    def set_share(self, name, percent, taker="upload_queue"):
+        """Gives share ``name`` ``percent``, the difference taken from or given to ``taker``; every
+        attached store keeps to its new budget (ask ``share_refusal`` first: a store over its new
+        budget drops its oldest data)."""
+        self.shares = self._shares_with(name, percent, taker)
+        budgets = self._capped(self.budgets())
+        for store_name, store in self._stores.items():
+            self._applied[store_name] = budgets[store_name]
+            store.limit(budgets[store_name])
+
+    def _shares_with(self, name, percent, taker):
+        old = dict(self.shares)
+        if name not in old or taker not in old or name == taker:
+            raise ValueError("no storage shares %r and %r" % (name, taker))
+        left = old[taker] + old[name] - percent
+        if percent < 0 or left < 0:
+            raise ValueError("a share of %d %% leaves the %s nothing" % (percent, taker))
+        return tuple((n, percent if n == name else left if n == taker else p) for n, p in self.shares)
+
+    def _budgets_with(self, name, percent, taker):
+        keep = self.shares
+        self.shares = self._shares_with(name, percent, taker)
+        try:
+            return self._capped(self.budgets())
+        finally:
+            self.shares = keep
+
+    def _capped(self, budgets):
+        for name, cap in self._caps.items():
+            if cap < budgets[name]:
+                budgets[name] = cap
+        return budgets
 
     def status(self):
         """What ``/api/status`` shows: total, free, reserve, and each store's budget and use."""
         total, free = self.space()
         out = {"total": total, "free": free, "reserve": self.reserve}
         live = self.budgets()
-        for name, _ in self.shares:
+        for name, percent in self.shares:
             store = self._stores.get(name)
-            out[name] = {"budget": self._applied.get(name, live[name]),
+            out[name] = {"budget": self._applied.get(name, live[name]), "percent": percent,
                          "used": store.size() if store else None}
         return out

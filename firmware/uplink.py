@@ -12,6 +12,7 @@ import asyncio
 
 from firmware import mqtt
 from firmware.compat import ticks_diff, ticks_ms, wait_for_ms
+from firmware.reasons import connection_error
 
 
 def frame(seq, payload):
@@ -147,7 +148,7 @@ class Uplink:
                 await self._drain(c)
             except (OSError, asyncio.TimeoutError) as exc:  # MQTTError is an OSError
                 self.failures += 1
-                self.last_error = "%s: %s" % (type(exc).__name__, exc)
+                self.last_error = connection_error(exc)
                 self.log.warning("uplink: %s; retry in %d ms" % (self.last_error, delay))
             finally:
                 self.connected = False

@@ -266,6 +266,15 @@ def test_changes_apply_and_secrets_never_leave(sim):
     assert status == 200 and reply["dhcp"] is False and reply["ip"] == "192.168.0.50"
     status, _, reply = sim.req("PUT", "/api/settings/clock", {"ntp_server": "127.0.0.1"}, cookie=cookie)
     assert status == 200 and reply == {"ntp_server": "127.0.0.1"}, reply
+    before = sim.req("GET", "/api/status", cookie=cookie)[2]["storage"]
+    status, _, reply = sim.req("PUT", "/api/settings/history", {"share_percent": 90}, cookie=cookie)
+    assert status == 400 and reply["field"] == "history.share_percent", reply
+    status, _, reply = sim.req("PUT", "/api/settings/history", {"share_percent": 50}, cookie=cookie)
+    assert status == 200 and reply == {"share_percent": 50}, reply
+    after = sim.req("GET", "/api/status", cookie=cookie)[2]["storage"]
+    assert before["history"]["percent"] == 35 and after["history"]["percent"] == 50
+    assert after["history"]["budget"] > before["history"]["budget"] > 0
+    assert after["upload_queue"]["percent"] == before["upload_queue"]["percent"] - 15
     for path in ["/api/status", "/api/devices", "/api/log?n=32", "/api/meta", "/api/settings/serial",
                  "/api/settings/network", "/api/settings/server", "/api/session"]:
         assert sim.req("GET", path, cookie=cookie)[0] == 200, path
@@ -279,6 +288,26 @@ def test_changes_apply_and_secrets_never_leave(sim):
     assert SERIAL in everything  # the status does carry the serial number
     for secret in secrets:
         assert secret not in everything, secret
+
+
+def test_an_unreachable_server_shows_disconnected_in_words(sim):
+    """Manual 6.2: the status shows "disconnected" while the server cannot be reached, and why."""
+    cookie = _logged_in(sim)
+    st = sim.req("GET", "/api/status", cookie=cookie)[2]
+    assert st["system_status"] == {"state": "normal", "text": "Normal"}, st["system_status"]
+    port = free_port()  # nothing listens there
+    assert sim.req("PUT", "/api/settings/server", {"host": "127.0.0.1", "port": port}, cookie=cookie)[0] == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        st = sim.req("GET", "/api/status", cookie=cookie)[2]
+        if "refused" in st["system_status"]["text"]:
+            break
+        # before the network is up (a DHCP lease on the PC board), it is said instead
+        assert st["system_status"]["state"] == "disconnected" or st["uplink"]["failures"] == 0, st["system_status"]
+        time.sleep(0.3)
+    said = "connection refused: is the server running on that port?"
+    assert st["system_status"] == {"state": "disconnected", "text": "Disconnected: " + said}, st["system_status"]
+    assert st["uplink"]["last_error"] == said
 
 
 def test_static_files_types_and_headers(sim):

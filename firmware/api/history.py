@@ -1,5 +1,6 @@
 """The history routes (manual 5.4, "Energy"): a value's 5-minute series and daily energy, as JSON
-or CSV. Behind the session check like every /api/ route (``webapi.register``'s guard).
+or CSV, and GET/PUT /api/settings/history (its share of the flash). Behind the session check like
+every /api/ route (``webapi.register``'s guard).
 
 - ``GET /api/history?channel=&address=&point=[&from=&to=][&format=csv]``: ``from``/``to`` in Unix
   seconds (default: the last 24 hours), at most 31 days; ``{"channel", "address", "point", "unit",
@@ -14,6 +15,7 @@ import json
 from microdot import Response
 
 from firmware.api.common import ApiError
+from firmware.api.settings import section_routes
 from firmware.clock import iso
 from firmware.devicemap import json_value
 from firmware.history import DAY_S
@@ -98,6 +100,16 @@ def routes(app, logger):
 
     def now():
         return logger.clock.time()
+
+    def share_check(body):
+        """A bigger history share must not cost records still waiting for the server."""
+        percent = body.get("share_percent")
+        if isinstance(percent, int) and not isinstance(percent, bool) and 5 <= percent <= 70:
+            said = logger.storage.share_refusal("history", percent)
+            if said:
+                raise ApiError(409, said[0].upper() + said[1:], "share_percent")
+
+    section_routes(app, logger.settings, "history", check=share_check)  # the history's share of the flash
 
     @app.get("/api/history")
     async def series(request):

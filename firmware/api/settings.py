@@ -44,9 +44,10 @@ def routes(app, settings):
         return {"ok": True}
 
 
-def section_routes(app, settings, name, view=None):
+def section_routes(app, settings, name, view=None, check=None):
     """GET and PUT /api/settings/<name>: the section as stored, or as ``view`` shows it (a secret
-    left out); a PUT saves through ``update_many``."""
+    left out); a PUT saves through ``update_many``, after ``check(body)`` (which raises ApiError
+    for a change the logger cannot take now)."""
     path = "/api/settings/" + name
     show = view or (lambda section: section)
 
@@ -56,5 +57,8 @@ def section_routes(app, settings, name, view=None):
 
     @app.put(path)
     async def put_section(request):
-        settings.update_many({name: body_object(request)})
+        body = body_object(request)
+        if check:
+            check(body)
+        settings.update_many({name: body})
         return show(settings.get(name))

@@ -234,3 +234,31 @@ def test_budgets_are_the_same_at_every_start():
 def test_shares_name_the_three_stores():
     assert [n for n, _ in storage.SHARES] == ["upload_queue", "history", "audit_log"]
     assert sum(p for _, p in storage.SHARES) == 100
+
+
+def test_the_history_share_is_a_setting_that_never_costs_queued_records():
+    st = Storage(_statvfs(SMALL, 0))  # a pool of 2 MB less the reserve: ~1.6 MB
+    sp, hist = Spool(tmpdir()), Filler(tmpdir(), 4096)
+    st.attach("upload_queue", sp)
+    st.attach("history", hist)
+    pool = st.space()[1] + st.held() - RESERVE  # ~1.6 MB (what the two empty stores hold counts)
+    assert st.share_refusal("history", 60) is None  # an empty queue gives way at once
+    st.set_share("history", 60)
+    now = st.status()
+    assert now["history"]["percent"] == 60 and now["upload_queue"]["percent"] == 30
+    assert now["history"]["budget"] == pool * 60 // 100 and hist.max_bytes == pool * 60 // 100
+    assert now["upload_queue"]["budget"] == pool * 30 // 100 >= sp.max_bytes > pool * 25 // 100
+    for _ in range(150):  # ~200 KB of records waiting for the server
+        sp.append(bytes(1300))
+    held = sp.size()
+    pool = st.space()[1] + st.held() - RESERVE  # (this stand-in statvfs does not see the writes)
+    assert pool * 10 // 100 < held < pool * 30 // 100, held
+    said = st.share_refusal("history", 80)  # would leave the queue 10 %: less than it holds
+    assert said.startswith("the upload queue holds %d KB now, more than the %d KB it would keep"
+                           % (held // 1024, pool * 10 // 100 // 1024)), said
+    assert st.status()["history"]["percent"] == 60 and sp.size() == held  # a question changes nothing
+    e = raises(ValueError, st.set_share, "history", 95)  # more than the queue and history have
+    assert "leaves the upload_queue nothing" in str(e)
+    assert st.status()["history"]["percent"] == 60 and sp.size() == held
+    st.set_share("history", 35)  # back: the queue gets its room again, nothing dropped
+    assert st.status()["upload_queue"]["percent"] == 55 and sp.size() == held

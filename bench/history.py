@@ -1,0 +1,105 @@
+"""GET /api/history (a day of one value's 5-minute points) and GET /api/energy (30 days of the
+plant's daily energy) from the unix-port logger, on a history of 30 days of `make sim`'s plant
+written before it starts (by the firmware's own History, as the logger writes it).
+
+Run: ``python -m bench.history`` (part of ``make bench``).
+"""
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools", "shims"))  # micropython.const on CPython
+
+from firmware import devicemap  # noqa: E402 - needs the shims
+from firmware.history import DAY_S, SLOT_S, History, main_points  # noqa: E402
+from firmware.log import Log  # noqa: E402
+from firmware.poller import Device  # noqa: E402
+from tools.sim.broker import free_port  # noqa: E402
+from tools.sim.client import Client  # noqa: E402
+from tools.sim.plant import default_layout  # noqa: E402
+
+PASSWORD = "bench-password-1"
+DAYS = 31  # 30 whole days and today
+
+
+def _put(d, pt, value):
+    at = d.map.offset(pt)
+    for k in range(pt.regs - 1, -1, -1):
+        d.raw[at + 2 * k], d.raw[at + 2 * k + 1] = (value >> 8) & 0xFF, value & 0xFF
+        value >>= 16
+
+
+def seed(flash, now):
+    """30 days and today of 5-minute points and daily energy for the sim's plant; the slots recorded."""
+    maps = devicemap.load_all()
+    hist = History(flash, maps, Log(echo=False))
+    devices = []
+    for ch, addr, dtype, model in default_layout():
+        d = Device({"type": dtype, "channel": ch, "address": addr}, maps[dtype])
+        d.model, d.good_polls, d.online = model, 1, True
+        devices.append(d)
+    start = (now // DAY_S - DAYS + 1) * DAY_S
+    slots = 0
+    for t in range(start, now, SLOT_S):
+        k = (t - start) // SLOT_S
+        for d in devices:
+            for pt in main_points(d.map, d.model):
+                _put(d, pt, k if pt.unit == "kWh" else (k * 7) % 500)  # counters rise, the rest varies
+        hist.record(t, devices)
+        slots += 1
+    return slots
+
+
+def _times(client, path, n=20):
+    times, size = [], 0
+    for _ in range(n):
+        body, ms = client.fetch("GET", path)
+        times.append(ms)
+        size = len(body)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (n - 1))], size
+
+
+def main():
+    port = free_port()
+    now = int(time.time())
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "flash"))
+        t0 = time.perf_counter()
+        slots = seed(os.path.join(d, "flash"), now)
+        print("history: %d slots of 6 devices seeded in %.1f s" % (slots, time.perf_counter() - t0))
+        sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", d,
+                                "--http-port", str(port), "--time", str(now)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client = Client(port, PASSWORD)
+            client.wait_up(30, sim)
+            client.login()
+            deadline = time.monotonic() + 30
+            while client.req("GET", "/api/status")[0]["clock"].get("synced") is not True:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the logger's clock was not set")
+                time.sleep(0.5)
+            got = client.req("GET", "/api/history?channel=1&address=1&point=battery_soc&from=%d&to=%d"
+                             % (now - DAY_S, now))[0]["points"]
+            days = client.req("GET", "/api/energy")[0]["plant"]
+            print("history answers: %d points in the last 24 h, %d days of plant energy" % (len(got), len(days)))
+            day = "/api/history?channel=1&address=1&point=battery_soc&from=%d&to=%d" % (now - DAY_S, now)
+            for name, path in (("a day of one value (288 points)", day),
+                               ("30 days of the plant's energy", "/api/energy"),
+                               ("a day of one value as CSV", day + "&format=csv")):
+                p50, p95, size = _times(client, path)
+                print("GET %s: p50 %.1f ms, p95 %.1f ms, %d bytes" % (name, p50, p95, size))
+        finally:
+            sim.send_signal(signal.SIGINT)
+            sim.wait(20)
+
+
+if __name__ == "__main__":
+    main()
