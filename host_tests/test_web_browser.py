@@ -1,132 +1,268 @@
-"""The configuration page in Chromium (Playwright), against the real firmware under the unix port.
+"""The page (docs/page.md) in Chromium (Playwright) against the real firmware under the unix port
+and the sim's plant, at a phone's width (390 x 844) and a desktop's (1280 x 800): the log-in with
+a wrong password, every view without sideways scrolling, errors beside their field, the dashboard's
+kW, a chart drawn from history, an offline device's values marked stale and its event in the Log.
 
-Screenshots go to artifacts/web/. Prints the page load time and /api/status latency (p50/p95 over
-50 fetches from the page) measured with the sim's default plant (6 devices).
+One sim and one browser for the file. The history is written before the sim starts, by the
+firmware's own History (bench/history.py's way): two days and today of 5-minute points, so a day's
+curve and daily energy are there at once; the sim's time server gives the PC's time.
+Screenshots: artifacts/page/<view>-<width>.png.
 """
 
 import os
+import re
+import time
 
+import pytest
 from conftest import ROOT, require_module, require_tool
-from test_web_api import NEW_PASSWORD, Sim
+from test_web_api import NEW_PASSWORD, Sim, _logged_in
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = os.path.join(ROOT, "artifacts", "web")
+SHOTS = os.path.join(ROOT, "artifacts", "page")
+SIZES = ((390, 844), (1280, 800))
+VIEWS = ("dashboard", "devices", "device/1/2", "energy", "log", "settings")
 
 
-def _row(page, address):
-    return page.locator("#devs tbody tr[data-address='%d']" % address)
+def seed_history(flash, now, days=2):
+    """``days`` whole days and today up to ``now`` of 5-minute points (and so daily energy) for the
+    sim's default plant, written by the firmware's History."""
+    from bench.history import _put
+    from firmware import devicemap
+    from firmware.history import DAY_S, SLOT_S, History, main_points
+    from firmware.log import Log
+    from firmware.poller import Device
+    from tools.sim.plant import default_layout
+
+    maps = devicemap.load_all()
+    hist = History(flash, maps, Log(echo=False))
+    devices = []
+    for ch, addr, dtype, model in default_layout():
+        d = Device({"type": dtype, "channel": ch, "address": addr}, maps[dtype])
+        d.model, d.good_polls, d.online = model, 1, True
+        devices.append(d)
+    start = (now // DAY_S - days) * DAY_S
+    for t in range(start, now - SLOT_S, SLOT_S):
+        k = (t - start) // SLOT_S
+        for d in devices:
+            for pt in main_points(d.map, d.model):
+                _put(d, pt, k if pt.unit == "kWh" else 300 + (k * 7) % 200)  # counters rise, the rest varies
+        hist.record(t, devices)
 
 
-def test_login_password_devices_baud_rate(tmp_path):
-    exe = require_tool("chromium")
-    sync_api = require_module("playwright.sync_api")
-    expect = sync_api.expect
+class Browser:
+    """One Chromium for the file; ``page(width, height, cookie)`` a logged-in tab."""
+
+    def __init__(self, sim):
+        self.sync_api = require_module("playwright.sync_api")
+        self.pw = self.sync_api.sync_playwright().start()
+        self.browser = self.pw.chromium.launch(executable_path=require_tool("chromium"), args=CHROMIUM_ARGS)
+        self.sim = sim
+        self.errors = []
+
+    def page(self, width, height, cookie=None):
+        ctx = self.browser.new_context(viewport={"width": width, "height": height})
+        if cookie:
+            ctx.add_cookies([{"name": "session", "value": cookie, "url": self.sim.url("/")}])
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        return page
+
+    def close(self):
+        self.browser.close()
+        self.pw.stop()
+
+
+def no_sideways_scroll(page):
+    sw, cw = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert sw <= cw, (page.url, sw, cw)
+
+
+def in_viewport(locator):
+    box, vp = locator.bounding_box(), locator.page.viewport_size
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= vp["height"], box
+    assert box["x"] + box["width"] <= vp["width"], box
+
+
+def shot(page, name):
     os.makedirs(SHOTS, exist_ok=True)
-    sim = Sim(tmp_path)
+    page.screenshot(path=os.path.join(SHOTS, "%s-%d.png" % (name, page.viewport_size["width"])), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    require_tool("chromium")
+    require_module("playwright.sync_api")
+    run = tmp_path_factory.mktemp("page")
+    now = int(time.time())
+    os.makedirs(str(run / "flash"))
+    seed_history(str(run / "flash"), now)
+    sim = Sim(run, args=["--time", str(now)])
+    br = Browser(sim)
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 412, "height": 915})  # a phone
-            dialogs = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(sim.url("/"), wait_until="load")
-            load_ms = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
-                                    " return n.loadEventEnd - n.startTime; }")
-            page.locator("#login").wait_for()
-            page.screenshot(path=os.path.join(SHOTS, "1-login.png"), full_page=True)
-
-            # the factory login, then the forced new password
-            page.fill("#login [name=user]", "admin")
-            page.fill("#login [name=password]", "admin")
-            page.click("#login button")
-            page.locator("#newpw").wait_for()
-            assert page.locator("#app").is_hidden()
-            page.screenshot(path=os.path.join(SHOTS, "2-new-password.png"), full_page=True)
-            page.fill("#newpw [name=old]", "admin")
-            page.fill("#newpw [name=new]", "short")  # the browser's minlength stops it
-            page.click("#newpw button")
-            assert page.locator("#newpw [name=new]").evaluate("e => e.validity.tooShort")
-            assert page.locator("#app").is_hidden()
-            page.fill("#newpw [name=new]", NEW_PASSWORD)
-            page.click("#newpw button")
-            page.locator("#app").wait_for()
-            expect(page.locator("#devs tbody tr")).to_have_count(6, timeout=10000)
-            _row(page, 11).locator("td.on").wait_for(timeout=20000)
-            assert "Datalogger status" in page.content() and "System management" in page.content()
-            dl = page.inner_text("#dl")
-            assert "AB12345678" in dl, dl
-            # the plant answers, no task failed: "Normal" (never "Abnormal: ...")
-            assert "Normal" in dl and "Abnormal" not in dl, dl
-            page.screenshot(path=os.path.join(SHOTS, "3-status.png"), full_page=True)
-
-            # the status refreshes itself (polling, no reload)
-            uptime = page.locator("#dl dd").nth(3).inner_text()
-            expect(page.locator("#dl dd").nth(3)).not_to_have_text(uptime, timeout=8000)
-
-            # delete the plant's BCU on RS485-2, add it back, see it online, then delete it again
-            page.select_option("#dev [name=type]", "bcu_battery")
-            page.select_option("#dev [name=channel]", "2")
-            page.fill("#dev [name=address]", "11")
-            page.click("#dev button[value=del]")
-            expect(page.locator("#msg")).to_have_text("Device deleted")
-            _row(page, 11).wait_for(state="detached", timeout=8000)
-            page.click("#dev button[value=add]")
-            expect(page.locator("#msg")).to_have_text("Device added")
-            _row(page, 11).locator("td.on").wait_for(timeout=20000)
-            page.screenshot(path=os.path.join(SHOTS, "4-device-added.png"), full_page=True)
-
-            # a refused add shows the rule
-            page.select_option("#dev [name=channel]", "3")
-            page.click("#dev button[value=add]")
-            expect(page.locator("#msg")).to_contain_text("already used")
-
-            # baud rate of RS485-3
-            page.select_option("#serial [name=rs485_3]", "19200")
-            page.click("#serial button")
-            expect(page.locator("#msg")).to_have_text("Baud rates saved")
-            serial = page.evaluate("() => fetch('/api/settings/serial').then(r => r.json())")
-            assert serial["rs485_3"]["baud"] == 19200 and serial["rs485_1"]["baud"] == 9600
-
-            page.select_option("#dev [name=channel]", "2")
-            page.click("#dev button[value=del]")
-            expect(page.locator("#msg")).to_have_text("Device deleted")
-            _row(page, 11).wait_for(state="detached", timeout=8000)
-            devices = page.evaluate("() => fetch('/api/devices').then(r => r.json())")["devices"]
-            assert 11 not in [d["address"] for d in devices] and len(devices) == 5
-
-            # restart behind a confirm(): dismissed, nothing happens
-            page.click("#restart")
-            assert dialogs == ["Restart the datalogger?"]
-            page.screenshot(path=os.path.join(SHOTS, "5-after-changes.png"), full_page=True)
-
-            times = page.evaluate("""async () => { const t = [];
-                for (let i = 0; i < 50; i++) { const a = performance.now();
-                  const r = await fetch('/api/status'); await r.json(); t.push(performance.now() - a); }
-                return t; }""")
-            times.sort()
-            p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95) - 1]
-            weight = sum(os.path.getsize(os.path.join(ROOT, "firmware", "www", n))
-                         for n in ("index.html", "app.js", "style.css"))
-            print("\npage weight %d bytes; page load in Chromium %.0f ms; GET /api/status over 50 fetches "
-                  "(default plant, 6 devices): p50 %.1f ms, p95 %.1f ms" % (weight, load_ms, p50, p95))
-
-            # the Modbus TCP gateway: a refused allow-list shows the rule, a good one is saved
-            page.check("#gw [name=enabled]")
-            page.fill("#gw [name=clients]", "300.1.1.1")
-            page.click("#gw button")
-            expect(page.locator("#msg")).to_contain_text("IPv4 addresses or subnets")
-            page.fill("#gw [name=clients]", "127.0.0.0/8")
-            page.fill("#gw [name=port]", "15020")
-            page.click("#gw button")
-            expect(page.locator("#msg")).to_have_text("Gateway settings saved")
-            gw = page.evaluate("() => fetch('/api/settings/gateway').then(r => r.json())")
-            assert gw["enabled"] is True and gw["port"] == 15020 and gw["clients"] == "127.0.0.0/8", gw
-            page.locator("#gw").screenshot(path=os.path.join(SHOTS, "6-gateway.png"))
-
-            # logging out returns to the login form
-            page.click("#logout")
-            page.locator("#login").wait_for()
-            browser.close()
+        yield sim, br
     finally:
-        sim.stop()
+        br.close()
+        out = sim.stop()
+        assert "Traceback" not in out, out
+        assert not br.errors, br.errors  # no script error on any page
+
+
+def test_wrong_password_says_so_then_the_factory_login_asks_a_new_one(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    page = br.page(390, 844)
+    page.goto(sim.url("/"))
+    page.fill("#login [name=user]", "admin")
+    page.fill("#login [name=password]", "wrong-one")
+    page.click("#login button")
+    err = page.locator("#login .ferr")
+    expect(err).to_have_text("Wrong user name or password")
+    in_viewport(err)
+    assert "Session" not in page.inner_text("body")
+    shot(page, "login")
+    page.fill("#login [name=password]", "admin")
+    page.click("#login button")
+    page.locator("#newpw").wait_for()
+    page.fill("#newpw [name=old]", "admin")
+    page.fill("#newpw [name=new]", NEW_PASSWORD)
+    page.click("#newpw button")
+    expect(page.locator("#tabs a.on")).to_have_text("Dashboard")
+    assert page.url.endswith("/") or page.url.endswith("#dashboard")
+
+
+def test_every_view_at_phone_and_desktop_width(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie, _ = sim.login(password=NEW_PASSWORD)
+    for w, h in SIZES:
+        page = br.page(w, h, cookie)
+        page.goto(sim.url("/#dashboard"))
+        # the plant's figures in kW, the devices per channel, the server in words
+        expect(page.locator("#flows .big").first).to_contain_text(" kW", timeout=20000)
+        expect(page.locator("#chans")).to_contain_text("3 of 3 communicating", timeout=20000)
+        expect(page.locator("#health")).to_contain_text("No server set (uploads off)")
+        for view in VIEWS:
+            page.goto(sim.url("/#" + view))
+            page.wait_for_timeout(200)
+            if view == "devices":
+                expect(page.locator("#cards .card")).to_have_count(6, timeout=10000)
+                expect(page.locator("#cards .card[data-address='2'] dl")).to_contain_text("kW")
+            elif view == "device/1/2":
+                expect(page.locator("#d-values td").first).not_to_be_empty(timeout=10000)
+                expect(page.locator("#d-settings form").first).to_be_visible(timeout=15000)
+            elif view == "energy":
+                expect(page.locator("#e-day-chart path.line")).to_have_count(1, timeout=10000)
+            elif view == "settings":
+                expect(page.locator("#net [name=ip]")).not_to_have_value("", timeout=10000)
+            no_sideways_scroll(page)
+            text = page.inner_text("body")
+            for internal in ("atess_inverter", "battery_soc", "rs485_1", "undefined", "null", "NaN"):
+                assert internal not in text, (view, w, internal)
+            shot(page, view.split("/")[0])
+        # a reload keeps the view
+        page.reload()
+        expect(page.locator("#tabs a.on")).to_have_text("Settings")
+        page.close()
+
+
+def test_errors_show_beside_their_field_in_view(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie, _ = sim.login(password=NEW_PASSWORD)
+    for w, h in SIZES:
+        page = br.page(w, h, cookie)
+        page.goto(sim.url("/#settings"))
+        expect(page.locator("#net [name=ip]")).not_to_have_value("", timeout=10000)
+        page.select_option("#net [name=dhcp]", "0")
+        page.fill("#net [name=ip]", "192.168.1")
+        page.click("#net button")
+        err = page.locator("#net .ferr")
+        expect(err).to_have_text("Must be a dotted IPv4 address")
+        # right under the IP address input, in the viewport
+        assert page.locator("#net label:has([name=ip]) + .ferr").count() == 1
+        in_viewport(err)
+        # a device address already used: under the address
+        page.select_option("#dev [name=channel]", "3")
+        page.fill("#dev [name=address]", "11")
+        page.click("#dev button[value=add]")
+        err = page.locator("#dev label:has([name=address]) + .ferr")
+        expect(err).to_contain_text("already used")
+        in_viewport(err)
+        # a wrong current password: under it
+        page.fill("#pw [name=old]", "not-the-password")
+        page.fill("#pw [name=new]", "another-password-1")
+        page.click("#pw button")
+        err = page.locator("#pw label:has([name=old]) + .ferr")
+        expect(err).to_have_text("Does not match the current password")
+        in_viewport(err)
+        no_sideways_scroll(page)
+        shot(page, "settings-error")
+        page.close()
+    serial = sim.req("GET", "/api/settings/network", cookie=cookie)[2]
+    assert serial["dhcp"] is True  # nothing refused was stored
+
+
+def test_day_chart_and_daily_energy_drawn_with_csv(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie, _ = sim.login(password=NEW_PASSWORD)
+    page = br.page(1280, 800, cookie)
+    page.goto(sim.url("/#energy"))
+    line = page.locator("#e-day-chart path.line")
+    expect(line).to_have_count(1, timeout=10000)
+    # today's points: a vertex per 5 minutes since midnight (local time = the PC's, as the sim's clock)
+    vertices = line.get_attribute("d").count("L") + line.get_attribute("d").count("M")
+    lt = time.localtime()
+    assert vertices >= (lt.tm_hour * 60 + lt.tm_min) // 5 - 3, vertices
+    bars = page.locator("#e-bar-chart rect.bar")
+    expect(bars).to_have_count(2, timeout=10000)  # two whole days seeded
+    csv = page.evaluate("() => fetch(document.getElementById('e-day-csv').href).then(r => r.text())")
+    assert csv.startswith("time (UTC),") and csv.count("\n") >= vertices, csv[:200]
+    csv = page.evaluate("() => fetch(document.getElementById('e-bar-csv').href).then(r => r.text())")
+    assert csv.startswith("day,channel,address,counter,kWh"), csv[:200]
+    page.close()
+
+
+def test_an_offline_device_is_marked_stale_and_logged(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie, _ = sim.login(password=NEW_PASSWORD)
+    with open(os.path.join(str(sim.run_dir), "plant-silent"), "w") as f:
+        f.write("21\n")
+    try:
+        for w, h in SIZES:
+            page = br.page(w, h, cookie)
+            page.goto(sim.url("/#devices"))
+            card = page.locator("#cards .card[data-address='21']")
+            expect(card.locator(".state")).to_contain_text("Offline", timeout=40000)
+            expect(card).to_have_class(re.compile(r"\bstale\b"))
+            expect(card.locator(".age")).to_contain_text("Not live: last read")
+            assert card.locator("dd:not(.stale)").count() == 0  # no value of it shown as live
+            shot(page, "devices-offline")
+            page.goto(sim.url("/#log"))
+            first = page.locator("#events tr", has_text="RS485-3 address 21").first
+            expect(first).to_contain_text("offline", timeout=10000)
+            no_sideways_scroll(page)
+            shot(page, "log")
+            page.close()
+    finally:
+        os.remove(os.path.join(str(sim.run_dir), "plant-silent"))
+
+
+def test_a_401_on_a_logged_in_view_means_the_session_ended(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    page = br.page(390, 844, _session(sim))
+    page.goto(sim.url("/#devices"))
+    expect(page.locator("#cards .card")).to_have_count(6, timeout=10000)
+    page.evaluate("() => fetch('/api/logout', {method: 'POST'})")  # the session ends under the page
+    expect(page.locator("#login .fok")).to_have_text("Your session ended: log in again.", timeout=8000)
+    page.close()
+
+
+def _session(sim):
+    return sim.login(password=NEW_PASSWORD)[0]
+
+
+__all__ = ["Browser", "CHROMIUM_ARGS", "SHOTS", "SIZES", "in_viewport", "no_sideways_scroll", "shot", "_logged_in"]
