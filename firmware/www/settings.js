@@ -100,12 +100,14 @@ async function scanShow(ch) {
       (s.reason ? " (" + words(s.reason) + ")" : "") + (s.found.length ? ", found:" : "")));
     for (const f of s.found) {
       const line = h("div", "Address " + f.address + ": " + (typeName(f.type) || (f.type ? f.type.replace(/_/g, " ") : "unknown type")) + (f.model ? " " + f.model : "") +
-        (f.serial ? ", serial number " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", added " : " "), "found");
+        (f.serial ? ", serial number " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", added" : " "), "found");
       if (!f.configured && f.type) {
         const add = h("button", "Add");
         add.type = "button";
         add.addEventListener("click", async () => {
-          try { await api("POST", "/api/devices", { type: f.type, channel: ch, address: f.address }); scanShow(ch); } catch (e) { fail(e); }
+          add.disabled = true;
+          try { await api("POST", "/api/devices", { type: f.type, channel: ch, address: f.address }); add.replaceWith("added"); }
+          catch (e) { add.disabled = false; add.after(h("span", " " + e.message, "ferr")); }
         });
         line.append(add);
       }
