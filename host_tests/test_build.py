@@ -47,6 +47,26 @@ def test_manifest_lists_every_file_with_size_and_sha256(bundle):
     assert "firmware/boards/pc.json" in listed
 
 
+def test_the_page_goes_in_gzipped_under_80_kb(bundle):
+    """Each page file (web.STATIC) has its .gz beside it, the same bytes once unpacked; issue 19's
+    bar: all of them under 80 KB gzipped."""
+    import gzip
+
+    from firmware.web import STATIC
+
+    www = bundle / "firmware" / "www"
+    packed = 0
+    for name in STATIC:
+        src = (www / name).read_bytes()
+        gz = (www / (name + ".gz")).read_bytes()
+        assert gzip.decompress(gz) == src == open(os.path.join(ROOT, "firmware", "www", name), "rb").read(), name
+        packed += len(gz)
+    assert sorted(os.listdir(www)) == sorted(list(STATIC) + [n + ".gz" for n in STATIC])
+    raw = sum(os.path.getsize(www / n) for n in STATIC)
+    print("\nthe page in the build: %d bytes, %d gzipped" % (raw, packed))
+    assert packed < 80000, packed
+
+
 def test_a_build_for_a_frozen_image_carries_the_data_and_the_start_up_only(tmp_path):
     # firmware/boards/*/manifest.py freeze firmware/ and lib/ into the interpreter: the filesystem
     # then needs the start-up files and the data the code reads (maps, page, board profiles).
@@ -130,6 +150,17 @@ def test_flash_with_mpremote_then_boot_the_deployed_build(bundle, tmp_path, pty_
         req = urllib.request.Request(base + "/api/openapi.yaml", headers={"Cookie": "session=" + session_cookie(base)})
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.read().startswith(b"openapi: 3.1"), "not the contract"
+        # the page from the flash: gzipped to a browser that takes it, as it is to one that does not
+        import gzip
+
+        page = (flash / "firmware" / "www" / "app.js").read_bytes()
+        req = urllib.request.Request(base + "/app.js", headers={"Accept-Encoding": "gzip, deflate, br"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in r.headers["Vary"], r.headers
+            assert r.headers["Content-Type"].startswith("text/javascript")
+            assert gzip.decompress(r.read()) == page
+        with urllib.request.urlopen(base + "/app.js", timeout=10) as r:
+            assert r.headers.get("Content-Encoding") is None and r.read() == page
     finally:
         fw.send_signal(signal.SIGINT)
         out, _ = fw.communicate(timeout=10)
