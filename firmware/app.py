@@ -55,6 +55,7 @@ class Logger:
                                         self.started)
         self.clock = clock.Clock(board.clock, self.settings.get("clock")["ntp_server"], log,
                                  board.ntp_port, online=lambda: self.network.connected)
+        self.monitor.clock = self.clock  # an offline device's text says when it last answered
         hold = self.settings.get("button")
         self.button = button.ResetButton(hold["restart_s"], hold["factory_s"])
         self._uplink_side(board)

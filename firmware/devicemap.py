@@ -37,14 +37,25 @@ class MapError(ValueError):
 # A point (one register value of a map; ``regs``: the registers it occupies) is a named tuple,
 # not an object with a dict: a third of the heap per point.
 Point = namedtuple("Point", ("name", "function", "address", "type", "regs", "scale", "digits", "unit", "order",
-                             "writable", "main", "event", "models"))
+                             "writable", "main", "event", "models", "label", "role"))
+
+# What a point may be in the plant's summary (GET /api/plant): powers in kW (W converted), the SOC,
+# and the energy counters whose daily energy (the history's) makes "energy today".
+ROLES = ("pv_power", "battery_power", "battery_soc", "grid_power", "load_power", "pv_energy", "load_energy",
+         "grid_import_energy", "grid_export_energy", "battery_charge_energy", "battery_discharge_energy")
+KINDS = ("running", "waiting", "fault")  # what a running state's value says (the page's colours)
 
 
 def point(name, type_="u16", function=3, address=0, count=1, scale=1, unit="", order="big", writable=False,
-          main=False, event=False, models=None):
+          main=False, event=False, models=None, label="", role=None):
     """A Point; ``count`` is the register count of an ascii point (others take their type's)."""
     return Point(name, function, address, type_, count if type_ == "ascii" else TYPES[type_], scale,
-                 _digits(scale), unit, order, writable, main, event, models)
+                 _digits(scale), unit, order, writable, main, event, models, label or words(name), role)
+
+
+def words(name):
+    """A point's name as words, for a user's map that gives no label: "max_cell_voltage" -> "Max cell voltage"."""
+    return name[:1].upper() + name[1:].replace("_", " ")
 
 
 class DeviceMap:
@@ -54,6 +65,17 @@ class DeviceMap:
         self.where = where
         self.type = _need(data, "type", str, where)
         self.name = data.get("name", self.type)
+        self.label = data.get("label", self.name)  # the manual's name of the type: "ATESS Inverter"
+        # Which devices the plant's summary believes when several types report a role (a meter's grid
+        # power over an inverter's): the lowest rank among the live devices reporting it.
+        self.plant_rank = data.get("plant_rank", 9)
+        if not isinstance(self.label, str) or not _int_in(self.plant_rank, 0, 99):
+            raise MapError("%s: label must be text, plant_rank 0-99" % where)
+        # The words of enum values and fault bits: {point name: (bits?, bytes swapped?, "\n<value>\t<text>...")},
+        # one string per point (a dict per point would cost several times the text on the heap), and
+        # a running state's kinds {point name: {value: kind}}.
+        self.texts = {}
+        self.kinds = {}
         self.interval_s = data.get("interval_s", 10)
         if not isinstance(self.interval_s, int) or not 1 <= self.interval_s <= 3600:
             raise MapError("%s: interval_s must be 1-3600 seconds" % where)
@@ -181,13 +203,47 @@ class DeviceMap:
         if limits:
             self.limits[name] = limits
         # One copy of each repeated string (type, unit, order, model list) for all the points.
+        label, role = p.get("label", ""), p.get("role")
+        if not isinstance(label, str) or role is not None and role not in ROLES:
+            raise MapError("%s: label must be text; role one of %s" % (w, ", ".join(ROLES)))
+        self._texts(name, p, w)
         pt = point(name, shared.setdefault(type_, type_), function, address, count, scale,
                    shared.setdefault(unit, unit), shared.setdefault(order, order), writable,
                    bool(p.get("main", False)), bool(p.get("event", False)),
-                   None if models is None else shared.setdefault(tuple(models), tuple(models)))
+                   None if models is None else shared.setdefault(tuple(models), tuple(models)), label, role)
         if not writable and self.block_of(pt) is None:
             raise MapError("%s: register %d (function %d) is in no block" % (w, address, function))
         return pt
+
+    def _texts(self, name, p, w):
+        """Keeps a point's ``enum`` or ``bits`` ({"<value or bit>": text}) and ``kinds``."""
+        table, bits = p.get("enum"), False
+        if p.get("bits") is not None:
+            table, bits = p["bits"], True
+        if table is None:
+            return
+        if not isinstance(table, dict) or not all(k.isdigit() and isinstance(v, str) and "\n" not in v
+                                                   for k, v in table.items()):
+            raise MapError("%s.%s: {\"<number>\": text, ...}" % (w, "bits" if bits else "enum"))
+        self.texts[name] = (bits, bool(p.get("bytes_swapped")),
+                            "".join("\n%s\t%s" % (k, table[k]) for k in sorted(table, key=int)) + "\n")
+        kinds = p.get("kinds")
+        if kinds is not None:
+            if not isinstance(kinds, dict) or not all(k in KINDS and isinstance(v, list) for k, v in kinds.items()):
+                raise MapError("%s.kinds: {\"waiting\"|\"fault\"|\"running\": [values]}" % w)
+            self.kinds[name] = {v: k for k, vs in kinds.items() for v in vs}
+
+    def text_of(self, pt, key):
+        """The map's words for value (or bit) ``key`` of point ``pt``, or None."""
+        t = self.texts.get(pt.name)
+        if t is None:
+            return None
+        s = t[2]
+        i = s.find("\n%d\t" % key)
+        if i < 0:
+            return None
+        i = s.index("\t", i) + 1
+        return s[i : s.index("\n", i)]
 
     def block_of(self, pt):
         """Index of the block that holds all of ``pt``, or None."""

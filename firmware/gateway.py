@@ -42,6 +42,9 @@ def rules(text):
     return [subnet(x) for x in split_list(text)]
 
 
+WRITES_OFF = "writes are off (gateway.writes)"
+
+
 def allowed(address, rules):
     """Whether client ``address`` (dotted IPv4) passes the allow-list ``rules``; an empty list lets
     every client in."""
@@ -172,9 +175,12 @@ class Gateway:
         try:
             function, address, q, values = tcp.request(pdu)
             writing = function in (5, 6, 15, 16)
-            if writing and not (self.config["writes"] and self.governor):
-                raise tcp.PduError(tcp.ILLEGAL_FUNCTION, "writes are off (gateway.writes)")
             channel, device = self.route(unit)
+            if writing and not (self.config["writes"] and self.governor):
+                if self.governor and channel is not None:
+                    self.governor.refused_off("TCP " + peer, device.channel, device.address, WRITES_OFF,
+                                              register=address, value=q if function == 6 else None)
+                raise tcp.PduError(tcp.ILLEGAL_FUNCTION, WRITES_OFF)
             if channel is None:
                 raise tcp.PduError(tcp.PATH_UNAVAILABLE, "unit %d is not a configured device" % unit)
             if writing:

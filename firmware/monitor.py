@@ -4,7 +4,8 @@ Built from the settings and kept in step with them: a saved device list or line 
 effect at once, without a restart.
 """
 
-from firmware import devicemap
+from firmware import devicemap, devicetext
+from firmware.compat import ticks_ms
 from firmware.devices import Devices
 from firmware.modbus.channel import Channel
 from firmware.poller import Poller
@@ -24,6 +25,7 @@ class Monitor:
     def __init__(self, board, settings, log, maps=None, alive=None):
         self.settings = settings
         self.log = log
+        self.clock = None  # the logger's clock, once it has one: when an offline device last answered
         self.maps = maps if maps is not None else devicemap.load_all(log=log)
         self.devices = Devices(settings, self.maps)
         self.pollers = []
@@ -78,12 +80,37 @@ class Monitor:
         """``status()`` one device at a time."""
         for p in self.pollers:
             for d in list(p.devices):
-                entry = d.as_dict(interval_ms=p.interval_ms)
-                q = entry["quality"]  # one read: its values share its age and quality
-                entry["values"] = {k: {"value": v, "unit": u, "quality": q} for k, (v, u) in d.values(True).items()}
-                st = p.channel.stats.get(d.address)
-                entry["bus"] = st.as_dict() if st else None
-                yield entry
+                yield self.entry(p, d, True)
+
+    def entry(self, p, d, main_only):
+        """Device ``d`` of poller ``p`` as the pages see it: its status, its name, state and faults in
+        words, its values (the main ones, or all it polls) with labels, and its bus health."""
+        now = ticks_ms()
+        entry = d.as_dict(now, p.interval_ms)
+        q = entry["quality"]  # one read: its values share its age and quality
+        entry["type_name"] = d.map.label if d.map else d.type
+        entry["name"] = devicetext.name(d)
+        entry["state"] = devicetext.state(d, self.clock, now)
+        entry["faults"] = devicetext.faults(d)
+        values = {}
+        if d.good_polls:
+            for pt in d.map.polled(d.model):
+                if pt.main or not main_only:
+                    v = devicemap.decode(pt, d.raw, d.map.offset(pt))
+                    values[pt.name] = devicetext.value_entry(d.map, pt, v, q)
+        entry["values"] = values
+        st = p.channel.stats.get(d.address)
+        entry["bus"] = st.as_dict() if st else None
+        return entry
+
+    def find(self, channel, address):
+        """(poller, device) at ``channel``/``address``, or (None, None)."""
+        if channel in CHANNELS:
+            p = self.pollers[channel - 1]
+            for d in p.devices:
+                if d.address == address:
+                    return p, d
+        return None, None
 
     def tasks(self):
         """(name, factory) of each channel's poll loop, for the supervisor."""

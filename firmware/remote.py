@@ -39,6 +39,9 @@ def _check(cmd):
     return cmd["channel"], cmd["address"], cmd.get("point"), cmd["value"]
 
 
+OFF = "remote settings are off (server.remote_settings)"
+
+
 class Remote:
     queue_max = 8
 
@@ -79,6 +82,15 @@ class Remote:
                 await self._wake.wait()
             await self.execute(self._queue.pop(0))
 
+    def _off(self, cmd, cid):
+        """Refused: remote settings are off. A well-formed command is kept in the audit log."""
+        try:
+            ch, addr, name, value = _check(cmd)
+            self.governor.refused_off("MQTT", ch, addr, OFF, point=name, value=value)
+        except CommandError:
+            pass
+        self._answer(cid, OFF)
+
     async def execute(self, payload):
         try:
             cmd = json.loads(payload)
@@ -87,7 +99,7 @@ class Remote:
             return
         cid = cmd.get("id") if isinstance(cmd, dict) else None
         if not self.enabled():
-            self._answer(cid, "remote settings are off (server.remote_settings)")
+            self._off(cmd, cid)
             return
         try:
             got = await self.governor.set(*_check(cmd), "MQTT")

@@ -1,6 +1,6 @@
 """Storage budgets: the filesystem shared out among the stores that grow, from ``statvfs``.
 
-The upload queue (``spool``), the history store and the write audit log each get a share of what
+The upload queue (``spool``), the history store, the write audit log and the event log each get a share of what
 the filesystem can give them: the space free now plus what they already hold, less ``reserve``,
 which no store is ever given (the settings and identity files, the next upgrade's slot, the
 filesystem's own copy-on-write room). That sum does not change as a store grows (its growth comes
@@ -24,12 +24,14 @@ SLOT_RESERVE = const(384 * 1024)
 RESERVE = SETTINGS_RESERVE + SLOT_RESERVE
 MIN_BUDGET = const(4096)  # one flash block: a store always has room for its newest data
 
-# (name, percent of the space the stores share). The audit log is small text (one line per write);
-# the upload queue waits out outages, the history is what the pages chart.
-# 35 % for the history holds 7 whole days of 5-minute points of 60 devices and today's file (8 day
-# files of 405,504 bytes in 4 KB blocks) and 400 days of daily energy on a 12 MB filesystem;
-# the queue's 55 % (6.6 MB there) holds 3.9 days of the same plant's records.
-SHARES = (("upload_queue", 55), ("history", 35), ("audit_log", 10))
+# (name, percent of the space the stores share). The audit log and the event log (the page's Log) are
+# small text (one line per write or event: 5 %, 0.6 MB on a 12 MB filesystem, is thousands of
+# them); the upload queue waits out outages, the history is what the pages chart.
+# 40 % for the history holds 7 whole days of 5-minute points of 60 devices and today's file (8 day
+# files of 524,288 bytes in 4 KB blocks: the inverters' energy counters are kept since issue 19,
+# 1,800 bytes a slot) and 400 days of daily energy on a 12 MB filesystem; the queue's 50 %
+# (6.1 MB there) holds about 3.3 days of the same plant's records.
+SHARES = (("upload_queue", 50), ("history", 40), ("audit_log", 5), ("event_log", 5))
 
 
 class Storage:

@@ -41,6 +41,7 @@ DEVICE_EXCEPTION = "device_exception"
 MISMATCH = "read_back_differs"
 WRITTEN = "written"
 UNCHANGED = "unchanged"
+PATH_OFF = "path_off"  # the way in (MQTT remote settings, the gateway's writes) is turned off
 
 
 class WriteError(SettingsError):
@@ -226,6 +227,13 @@ class Governor:
                 except WriteError as exc:
                     self._record(entry, exc.code, exc.message)
                     raise
+
+    def refused_off(self, who, channel, address, message, point=None, register=None, value=None):
+        """A write that never reached the governor because its way in is off, kept in the audit
+        log as every refusal is (at most so many a minute): who tried, and what."""
+        entry = {"who": who, "channel": channel, "address": address, "point": point, "register": register,
+                 "new": value if isinstance(value, (int, float)) and -1e12 < value < 1e12 else None}
+        self._record(entry, PATH_OFF, message)
 
     def _record(self, entry, result, message=None):
         entry["time"], entry["result"], entry["message"] = self.now_s(), result, message

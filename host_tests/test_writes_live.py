@@ -209,6 +209,9 @@ def test_gateway_writes_refused_when_off_and_governed_when_on(tmp_path):
             ("work_mode", "written"), ("output_power_limit", "no_answer"), ("discharge_cutoff_soc", "written")], entries
         assert {e["who"] for e in entries} == {"TCP 127.0.0.1"}, entries
         assert {"too_soon", "range", "no_answer", "not_writable", "no_limits"} <= {e["result"] for e in entries}
+        off = [e for e in entries if e["result"] == "path_off"]  # the two tried while writes were off
+        assert [(e["register"], e["new"], e["message"]) for e in off] == [
+            (58, None, "writes are off (gateway.writes)"), (58, 110, "writes are off (gateway.writes)")], off
     finally:
         out = fw.stop()
     assert "Traceback" not in out, out
@@ -245,7 +248,8 @@ def test_mqtt_commands_pass_the_governor(tmp_path):
             writes = [json.loads(line) for line in f]
         assert writes == [{"channel": 1, "address": 1, "register": 178, "values": [95]}], writes
         entries = http_json(logger.url("/api/writes"))["entries"]
-        assert [e["result"] for e in entries] == ["no_limits", "too_soon", "range", "written"], entries
+        assert [e["result"] for e in entries] == ["no_limits", "too_soon", "range", "written", "path_off"], entries
+        assert entries[-1]["message"] == "remote settings are off (server.remote_settings)" and entries[-1]["new"] == 95
         assert {e["who"] for e in entries} == {"MQTT"}
     finally:
         out = logger.stop()

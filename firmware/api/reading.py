@@ -5,7 +5,7 @@ import json
 
 from microdot import Response
 
-from firmware.api.common import error, json_chunks
+from firmware.api.common import ApiError, error, json_chunks
 from firmware.log import DEBUG, ERROR, INFO, WARNING
 from firmware.rs485 import CHANNELS, label, section
 from firmware.settings import describe
@@ -26,6 +26,30 @@ def _device_chunks(monitor):
         yield sep + json.dumps(entry)
         sep = ","
     yield "]}"
+
+
+def _meta_chunks(head, maps):
+    # The points of every map are ~8 KB of JSON: sent a type at a time.
+    yield head[:-1] + ', "type_names": ' + json.dumps({t: m.label for t, m in maps.items()}) + ', "points": {'
+    sep = ""
+    for t in sorted(maps):
+        m = maps[t]
+        yield sep + json.dumps(t) + ": {" + ", ".join(
+            "%s: %s" % (json.dumps(pt.name), json.dumps({"label": pt.label, "unit": pt.unit, "history": pt.main}))
+            for pt in m.polled()) + "}"
+        sep = ", "
+    yield "}}"
+
+
+def _place(args):
+    """(channel, address) of a query's ``channel`` and ``address``; ApiError 400 otherwise."""
+    out = []
+    for name, low, high, what in (("channel", 1, 3, "RS485 channel"), ("address", 1, 247, "device address")):
+        text = args.get(name, "")
+        if not (0 < len(text) <= 3 and all("0" <= c <= "9" for c in text)) or not low <= int(text) <= high:
+            raise ApiError(400, "The %s must be a whole number from %d to %d" % (what, low, high), name)
+        out.append(int(text))
+    return out
 
 
 def routes(app, logger):
@@ -50,8 +74,19 @@ def routes(app, logger):
         """What the pages need to build their forms: device types, channels, the settings' limits."""
         limits = describe()
         limits.pop("login", None)
-        return {"types": sorted(logger.monitor.maps), "limits": limits,
-                "channels": [{"number": n, "section": section(n), "label": label(n)} for n in CHANNELS]}
+        maps = logger.monitor.maps
+        head = json.dumps({"types": sorted(maps), "limits": limits,
+                           "channels": [{"number": n, "section": section(n), "label": label(n)} for n in CHANNELS]})
+        return Response(body=_meta_chunks(head, maps), headers=_JSON)
+
+    @app.get("/api/devices/detail")
+    async def device_detail(request):
+        """One device with every value it polls (labels, units, words) and its bus health."""
+        ch, addr = _place(request.args)
+        p, d = logger.monitor.find(ch, addr)
+        if d is None:
+            raise ApiError(404, "No device at %s address %d" % (label(ch), addr))
+        return logger.monitor.entry(p, d, False)
 
     @app.get("/api/openapi.yaml")
     async def openapi(request):

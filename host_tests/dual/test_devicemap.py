@@ -68,7 +68,8 @@ def test_a_device_keeps_exactly_the_registers_its_points_use():
         # Nothing but runs of mapped registers, gaps under 4 registers closed up.
         assert len(used) <= m.raw_size <= len(used) + 6 * len(m.polled()), m.type
     inv = MAPS["atess_inverter"]
-    assert sum(2 * b[2] for b in inv.blocks) == 560 and inv.raw_size < 150, inv.raw_size
+    # its 8 fault words and the PBD's 6 (issue 19) made it 154 bytes
+    assert sum(2 * b[2] for b in inv.blocks) == 560 and inv.raw_size <= 160, inv.raw_size
 
 
 def test_atess_inverter_by_hand():

@@ -100,7 +100,9 @@ class Unit:
             ir[174], ir[175] = 3436, 3326
             faulted = self.fault(t)
             ir[180] = 3 if faulted else 2  # running state: fault / on-grid
-            ir[181] = 0x0004 if faulted else 0
+            # fault word 3 (register 183), bit 0 "AC no utility" as the vendor numbers its bits: after
+            # swapping the register's two bytes (register-maps.md), so it travels as 0x0100
+            ir[183] = 0x0100 if faulted else 0
             ir[192] = 1
             ir[206] = 3 if faulted else 2
         elif kind in ("bcu_battery", "mbms_battery"):

