@@ -64,20 +64,23 @@ V.dashboard = {
 // A device's state in words: the backend's state, else what is known without it.
 function stateOf(d) {
   if (d.state && d.state.kind) {
-    const k = d.state.kind, label = { running: "Running", waiting: "Waiting", fault: "Fault", offline: "Offline", unknown: "Communicating" }[k] || "";
-    return { cls: k === "unknown" ? "running" : k, text: label + (d.state.text ? ": " + d.state.text : "") };
+    const k = d.state.kind, label = { running: "Running", waiting: "Waiting", fault: "Fault", offline: "Offline" }[k];
+    const text = !label ? d.state.text || "Communicating" : label + (d.state.text && d.state.text !== label ? ": " + d.state.text : "");
+    return { cls: k === "unknown" ? "running" : k, text };
   }
   return d.online ? { cls: "running", text: "Communicating" } : { cls: "offline", text: "Offline" + (d.next_try_s == null ? "" : ", next try in " + d.next_try_s + " s") };
 }
 
-// The values of a device with their labels (a value without one is not shown: never an id).
-function labelled(d) {
+// The values of a device with their labels (a value without one is not shown: never an id):
+// powers first, then state of charge, the rest, energy counters last; or by name (``byName``).
+const RANK = { kW: 0, W: 0, "%": 1, kWh: 3 };
+function labelled(d, byName) {
   const out = [];
   for (const [k, v] of Object.entries(d.values || {})) {
-    const label = v.label || (pointInfo(d.type, k) || {}).label;
-    if (label) out.push([label, v.text || withUnit(v.value, v.unit), v.quality]);
+    const label = v.label || (pointInfo(d.type, k) || {}).label, r = RANK[v.unit];
+    if (label) out.push([label, v.text || withUnit(v.value, v.unit), v.quality, byName ? 0 : r === undefined ? 2 : r]);
   }
-  return out;
+  return out.sort((a, b) => a[3] - b[3] || (byName ? a[0].localeCompare(b[0]) : 0));
 }
 
 function ageLine(d) {
@@ -93,7 +96,7 @@ function deviceCard(d) {
   const s = stateOf(d);
   c.append(h("h2", devName(d)), h("p", s.text, "state " + s.cls));
   if (d.faults && d.faults.length) c.append(h("p", d.faults.join(", "), "err"));
-  const dl = h("dl");
+  const dl = h("dl", null, "vals");
   for (const [k, v, q] of labelled(d)) dl.append(h("dt", k), h("dd", v, q === "live" ? "" : "stale"));
   c.append(dl, h("p", ageLine(d), "age" + (d.quality === "live" ? "" : " stale")));
   return c;
@@ -145,7 +148,7 @@ V.device = {
       ["Values", ageLine(d), d.quality === "live" ? "" : "stale"]]);
     const tb = $("#d-values tbody");
     tb.textContent = "";
-    for (const [k, v, q] of labelled(d)) { const tr = h("tr", null, q === "live" ? "" : "stale"); tr.append(h("td", k), h("td", v)); tb.append(tr); }
+    for (const [k, v, q] of labelled(d, true)) { const tr = h("tr", null, q === "live" ? "" : "stale"); tr.append(h("td", k), h("td", v)); tb.append(tr); }
     if (!tb.children.length) tb.append(line("No values with a name yet"));
     rows($("#d-bus"), busRows(d.bus));
   },
@@ -162,7 +165,7 @@ V.device = {
   setting(type, it) {
     const f = h("form", null, "set"), info = pointInfo(type, it.point);
     f.dataset.point = it.point;
-    const l = h("label", (info && info.label) || "Register " + it.register), inp = h("input");
+    const l = h("label", it.label || (info && info.label) || "Register " + it.register), inp = h("input");
     inp.name = "value"; inp.type = "number"; inp.step = it.step; inp.value = it.value === null ? "" : it.value;
     l.append(inp);
     const now = h("span", withUnit(it.value, it.unit), "now");
@@ -185,7 +188,7 @@ V.device = {
       const w = await api("GET", "/api/writes?n=50"), tb = $("#d-writes tbody"), type = this.dev && this.dev.type;
       tb.textContent = "";
       for (const e of w.entries.filter((x) => x.channel === this.ch && x.address === this.addr).slice(0, 10)) {
-        const tr = h("tr"), label = (pointInfo(type, e.point) || {}).label || "Register " + e.register;
+        const tr = h("tr"), label = e.label || (pointInfo(type, e.point) || {}).label || "Register " + e.register;
         tr.append(h("td", when(e.time)), h("td", label + ": " + withUnit(e.old) + " \u2192 " + withUnit(e.new)),
           h("td", cap(e.result) + (e.message ? ": " + e.message : ""), e.result === "written" || e.result === "unchanged" ? "" : "err"));
         tb.append(tr);
