@@ -336,7 +336,7 @@ def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
     """The page's upgrade form: a truncated bundle shows the refusal, a good one is tried."""
     exe = require_tool("chromium")
     sync_api = require_module("playwright.sync_api")
-    from test_web_browser import CHROMIUM_ARGS
+    from test_web_browser import CHROMIUM_ARGS, shot
 
     bundle = builds["good"] / ("enerlog-%s.bundle" % GOOD)
     cut = tmp_path / ("enerlog-%s-cut.bundle" % GOOD)
@@ -358,11 +358,12 @@ def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
         sync_api.expect(page.locator("#upinfo")).to_contain_text("Running version 0.1.0", timeout=10000)
         page.set_input_files("#upg [name=bundle]", str(cut))
         page.click("#upg button")
-        # the refusal in words beside the form's button, in view
-        err = page.locator("#upg .act .ferr")
+        # the refusal in words under the bundle's input, in view
+        err = page.locator("#upg label:has([name=bundle]) + .ferr")
         sync_api.expect(err).to_contain_text("Bundle truncated: 50000 bytes")
         box = err.bounding_box()
         assert 0 <= box["y"] and box["y"] + box["height"] <= 844, box
+        shot(page, "upgrade-refused")
         assert board.proc.poll() is None
         page.set_input_files("#upg [name=bundle]", str(bundle))
         page.click("#upg button")

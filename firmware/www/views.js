@@ -49,7 +49,7 @@ V.dashboard = {
       ["Server", server, up.server && !up.connected ? "err" : ""],
       ["Upload backlog", plural(up.backlog || 0, "record") + (up.evicted ? ", " + up.evicted + " dropped (queue full)" : "")],
       ["Last upload", ago(up.last_upload_s_ago)],
-      ["Clock", ck.time ? when(ck.time) + (ck.synced ? " (time server)" : " (not synced)") : "Not set", ck.time ? "" : "err"],
+      ["Clock", ck.time ? when(ck.time) + (ck.synced ? ", set by the time server" : ", not synced") : "Not set", ck.time ? "" : "err"],
       ["IP address", st.network ? st.network.ip : "-"],
       ["Firmware version", st.firmware_version]]);
     const pc = (st.devices && st.devices.per_channel) || {};
