@@ -178,7 +178,10 @@ def test_the_dashboard_shows_the_plant_in_kw(env):
     # the sim's plant charges its batteries from PV: the words say which way the power flows
     expect(flows.nth(1)).to_contain_text(re.compile("charging|discharging|idle"))
     expect(flows.nth(1)).to_contain_text(re.compile(r"SOC \d+ %"))
-    expect(page.locator("#today")).to_contain_text("kWh")
+    # energy today: kWh, or "-" while the logger has no figure (never an id or "null")
+    expect(page.locator("#today dd")).to_have_count(6)
+    for dd in page.locator("#today dd").all_inner_texts():
+        assert dd == "-" or re.match(r"^\d+(\.\d+)? kWh$", dd), dd
     page.close()
 
 

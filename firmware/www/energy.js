@@ -11,12 +11,12 @@ function svg(tag, attrs, text) {
   return e;
 }
 
-// About n round steps covering lo..hi.
+// About n round steps from below lo to above hi.
 function ticks(lo, hi, n) {
   const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.round(v / step) * step);
+  for (let v = Math.floor(lo / step) * step; v < hi + step - step * 1e-9; v += step) out.push(Math.round(v / step) * step);
   return out;
 }
 
@@ -60,15 +60,16 @@ function lineChart(box, pts, t0, t1, unit) {
 
 function barChart(box, days, unit) {
   if (!days.length) { noData(box, "No daily energy recorded yet."); return; }
-  const vs = days.map((d) => d[1]);
+  const vs = days.map((d) => d[1]).filter((v) => v !== null);
   const f = frame(box, Math.min(0, Math.min.apply(null, vs)), Math.max(0, Math.max.apply(null, vs)), unit);
   const n = days.length, w = (f.x1 - f.x0) / n, label = Math.ceil(n / Math.max(1, Math.floor((f.x1 - f.x0) / 48)));
   days.forEach(([day, v], i) => {
+    if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: f.x0 + (i + 0.5) * w, y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
+    if (v === null) return;
     const y0 = f.y(0), y1 = f.y(v);
     const r = svg("rect", { x: f.x0 + i * w + w * 0.15, width: Math.max(1, w * 0.7), y: Math.min(y0, y1), height: Math.max(1, Math.abs(y1 - y0)), class: "bar" });
     r.append(svg("title", {}, day + ": " + num(v) + " " + unit));
     f.el.append(r);
-    if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: f.x0 + (i + 0.5) * w, y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
   });
   box.textContent = ""; box.append(f.el);
 }
@@ -141,8 +142,15 @@ V.energy = {
   },
   bars() {
     const a = $("#e-of").value, rows = a ? this.e.days : this.e.plant, k = $("#e-ctr").value;
-    const days = rows.filter((r) => typeof r.energy[k] === "number").map((r) => [r.day, r.energy[k]]);
-    barChart($("#e-bar-chart"), k ? days : [], "kWh");
+    const got = {};
+    for (const r of rows) if (typeof r.energy[k] === "number") got[r.day] = r.energy[k];
+    // every day of the answer's span on the axis, a day without a figure left empty
+    const days = [], end = Date.parse(this.e.to + "T00:00:00Z");
+    for (let t = Date.parse(this.e.from + "T00:00:00Z"); t <= end; t += 86400000) {
+      const day = new Date(t).toISOString().slice(0, 10);
+      days.push([day, got[day] === undefined ? null : got[day]]);
+    }
+    barChart($("#e-bar-chart"), k && Object.keys(got).length ? days : [], "kWh");
   },
 };
 $("#e-dev").addEventListener("change", () => V.energy.points());

@@ -11,7 +11,8 @@ function line(text) { const tr = h("tr"); tr.append(h("td", text)); return tr; }
 
 function flowCard(title, kw, dir, extra) {
   const c = h("div", null, "card flow");
-  c.append(h("h2", title), h("p", kw === null || kw === undefined ? "-" : num(kw) + " kW", "big"), h("p", dir || "\u00a0", "dir"));
+  // the size of the flow; its direction in words (a sign means little to a user)
+  c.append(h("h2", title), h("p", kw === null || kw === undefined ? "-" : Math.abs(kw).toFixed(1) + " kW", "big"), h("p", dir || "\u00a0", "dir"));
   if (extra) c.append(h("p", extra, "dir"));
   return c;
 }
@@ -29,11 +30,11 @@ V.dashboard = {
     const p = plant || {}, flows = $("#flows");
     flows.textContent = "";
     flows.append(
-      flowCard("PV", p.pv_kw, p.pv_kw > 0.05 ? "\u2193 producing" : direction(p.pv_kw, "producing", "producing")),
-      flowCard("Battery", p.battery_kw, direction(p.battery_kw, "\u2192 discharging", "\u2190 charging"),
-        p.battery_soc === null || p.battery_soc === undefined ? null : "SOC " + num(p.battery_soc) + " %"),
-      flowCard("Grid", p.grid_kw, direction(p.grid_kw, "\u2190 importing", "\u2192 exporting")),
-      flowCard("Load", p.load_kw, p.load_kw === null || p.load_kw === undefined ? "no live value" : "\u2192 consuming"));
+      flowCard("PV", p.pv_kw, p.pv_kw > 0.05 ? "producing" : direction(p.pv_kw, "producing", "producing")),
+      flowCard("Battery", p.battery_kw, direction(p.battery_kw, "discharging", "charging"),
+        p.battery_soc === null || p.battery_soc === undefined ? null : "SOC " + Math.round(p.battery_soc) + " %"),
+      flowCard("Grid", p.grid_kw, direction(p.grid_kw, "importing from the grid", "exporting to the grid")),
+      flowCard("Load", p.load_kw, p.load_kw === null || p.load_kw === undefined ? "no live value" : "consuming"));
     if (p.quality === "stale") flows.append(h("p", "Some devices are offline: figures are from their last reading.", "stale wide"));
     const e = p.energy_today || {}, kwh = (v) => withUnit(v, "kWh");
     rows($("#today"), [["PV", kwh(e.pv_kwh)], ["Load", kwh(e.load_kwh)], ["From the grid", kwh(e.grid_import_kwh)],
