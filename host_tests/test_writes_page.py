@@ -41,7 +41,7 @@ def test_a_devices_settings_shown_refused_and_written_in_its_detail_view(tmp_pat
             assert [json.loads(x) for x in f] == [{"channel": 1, "address": 2, "register": 47, "values": [15]}]
         log = page.locator("#d-writes tr")
         expect(log.first).to_contain_text("Written")
-        expect(log.nth(1)).to_contain_text("Range")
+        expect(log.nth(1)).to_contain_text("Refused: ")
         assert "discharge_cutoff_soc" not in page.inner_text("#d-settings")
         no_sideways_scroll(page)
         shot(page, "device-settings")

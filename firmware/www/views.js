@@ -191,7 +191,8 @@ V.device = {
       for (const e of w.entries.filter((x) => x.channel === this.ch && x.address === this.addr).slice(0, 10)) {
         const tr = h("tr"), label = e.label || (pointInfo(type, e.point) || {}).label || "Register " + e.register;
         tr.append(h("td", when(e.time)), h("td", label + ": " + withUnit(e.old) + " \u2192 " + withUnit(e.new)),
-          h("td", cap(e.result) + (e.message ? ": " + e.message : ""), e.result === "written" || e.result === "unchanged" ? "" : "err"));
+          h("td", ({ written: "Written", unchanged: "Unchanged" }[e.result] || "Refused") + (e.message ? ": " + words(e.message) : ""),
+            e.result === "written" || e.result === "unchanged" ? "" : "err"));
         tb.append(tr);
       }
       if (!tb.children.length) tb.append(line("No writes yet"));
