@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from conftest import ROOT, require_module, require_tool
+from conftest import ROOT, free_port, require_module, require_tool
 from test_web_api import NEW_PASSWORD, Sim, _logged_in
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -277,6 +277,30 @@ def test_a_401_on_a_logged_in_view_means_the_session_ended(env):
     expect(page.locator("#cards .card")).to_have_count(6, timeout=10000)
     page.evaluate("() => fetch('/api/logout', {method: 'POST'})")  # the session ends under the page
     expect(page.locator("#login .fok")).to_have_text("Your session ended: log in again.", timeout=8000)
+    page.close()
+
+
+def test_the_server_is_never_shown_before_it_is_known(env):
+    """Issue 19: "Server: none (uploads off)" showed until the settings loaded. Every text the
+    dashboard's server line ever had is recorded from the first render on."""
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie = _session(sim)
+    port = free_port()  # nothing listens there: the logger cannot connect
+    assert sim.req("PUT", "/api/settings/server", {"host": "127.0.0.1", "port": port}, cookie=cookie)[0] == 200
+    page = br.page(1280, 800, cookie)
+    page.add_init_script("""window.seen = [];
+        new MutationObserver(() => { const h = document.getElementById('health');
+          if (h && h.children.length) window.seen.push(h.children[3].textContent); })
+        .observe(document, {subtree: true, childList: true, characterData: true});""")
+    t0 = time.monotonic()
+    page.goto(sim.url("/"))
+    server = page.locator("#health dd").nth(1)
+    expect(server).to_contain_text("Disconnected (127.0.0.1:%d)" % port, timeout=10000)
+    print("\ndashboard's first full render (unix-port logger, 6 devices): %.0f ms" % (1000 * (time.monotonic() - t0)))
+    seen = page.evaluate("window.seen")
+    assert seen and all(s.startswith("Disconnected (127.0.0.1:") for s in seen), seen
+    assert "err" in server.get_attribute("class")
     page.close()
 
 
