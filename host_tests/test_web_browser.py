@@ -189,13 +189,25 @@ def test_errors_show_beside_their_field_in_view(env):
     sim, br = env
     expect = br.sync_api.expect
     cookie = _session(sim)
+    held = []
+
+    def hold(route):
+        held.append(route)
+
     for w, h in SIZES:
         page = br.page(w, h, cookie)
         page.goto(sim.url("/#settings"))
         expect(page.locator("#net [name=ip]")).not_to_have_value("", timeout=10000)
         page.select_option("#net [name=dhcp]", "0")
         page.fill("#net [name=ip]", "192.168.1")
+        held.clear()  # the request held back: the button shows it is busy meanwhile
+        page.route("**/api/settings/network", hold)
         page.click("#net button")
+        expect(page.locator("#net button")).to_be_disabled()
+        expect(page.locator("#net button")).to_have_text("Save...")
+        held[0].continue_()
+        page.unroute("**/api/settings/network")
+        expect(page.locator("#net button")).to_be_enabled()
         err = page.locator("#net .ferr")
         expect(err).to_have_text("Must be a dotted IPv4 address")
         # right under the IP address input, in the viewport
