@@ -95,6 +95,7 @@ class Logger:
         self.settings.watch(lambda sections: self.events.settings_saved(
             sections, self.settings.get("devices") if sections and "devices" in sections else None))
         self.events.started(VERSION, self.reset_cause)
+        self.audit.on_entry = self._written
         self.governor = Governor(self.monitor.all_devices, lambda n: self.monitor.pollers[n - 1].channel, self.audit,
                                  lambda: self.settings.get("writes")["min_interval_s"], self.clock.time, log)
         # A second Modbus master reaches the devices through the logger (manual 2.3).
@@ -106,6 +107,13 @@ class Logger:
                              alive=self._key_task("uplink", self.uplink_limit_ms))
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
                                  kick=self.uplink.kick, on_online=self.uplink.refresh, events=self.events)
+
+    def _written(self, entry):
+        """A write's audit entry, told to the Log; a failure there never fails the write's answer."""
+        try:
+            self.events.written(entry, self.monitor.find(entry.get("channel"), entry.get("address"))[1])
+        except Exception as exc:
+            self.log.exception("event log", exc)
 
     hold_ms = 600000
 

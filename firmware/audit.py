@@ -22,6 +22,7 @@ class Audit(FrameLog):
 
     def __init__(self, root, block=4096):
         super().__init__(root + "/audit", "w", block)
+        self.on_entry = None  # on_entry(entry): after each entry is stored (the Log takes the writes)
 
     def append(self, entry):
         """Appends ``entry`` (a dict with the ``FIELDS``); one write of one frame."""
@@ -37,6 +38,8 @@ class Audit(FrameLog):
             row[-1] = (row[-1] or "")[: max(0, len(row[-1] or "") - cut)] + "..."
             payload = json.dumps(row).encode()[:MAX_PAYLOAD]
         super().append(payload)
+        if self.on_entry is not None:
+            self.on_entry(entry)
 
     def newest(self, n):
         """Yields up to ``n`` entries (dicts), newest first."""

@@ -22,6 +22,26 @@ def _place(key):
     return "%s address %d" % (label(key >> 8), key & 0xFF)
 
 
+def _value(d, pt, v):
+    """A written value in words: an enum's name, else the number and unit."""
+    if v is None:
+        return "?"
+    t = devicetext.value_text(d.map, pt, v) if pt is not None and isinstance(v, int) else None
+    return t or ("%s %s" % (v, pt.unit if pt else "")).strip()
+
+
+def _who(who):
+    """Who wrote, in words: the audit log's "page admin", "MQTT", "TCP 192.168.0.9:50512"."""
+    who = who or "?"
+    if who.startswith("page "):
+        return "the web page (user %s)" % who[5:]
+    if who == "MQTT":
+        return "the server (MQTT)"
+    if who.startswith("TCP "):
+        return "a Modbus TCP client (%s)" % who[4:]
+    return who
+
+
 class Events:
     """Makes the Log's events; ``store``: an EventLog (``add``)."""
 
@@ -66,6 +86,21 @@ class Events:
             text, before = str(new), str(old)
         level = "fault" if m.kinds.get(pt.name, {}).get(new) == "fault" else "info"
         self._device(d, "state", level, "%s: %s (was %s)" % (pt.label, text, before))
+
+    def written(self, entry, device):
+        """A device setting written (an audit log entry whose result is "written"; ``device``: the
+        Device at its channel and address, or None)."""
+        if entry.get("result") != "written":
+            return
+        pt = device.map.point(entry.get("point") or "") if device is not None and device.map else None
+        what = pt.label if pt else "Register %s" % entry.get("register")
+        new = entry.get("read_back")
+        text = "%s set to %s (was %s) by %s" % (what, _value(device, pt, entry.get("new") if new is None else new),
+                                                _value(device, pt, entry.get("old")), _who(entry.get("who")))
+        if device is not None:
+            self._device(device, "write", "info", text)
+        else:
+            self.store.add("write", "info", text, entry.get("channel"), entry.get("address"), None)
 
     # -- the logger ----------------------------------------------------------------------------
 

@@ -123,3 +123,18 @@ def test_the_log_says_why_a_device_went_offline_and_keeps_it_across_a_restart(si
     older = _get(sim, "/api/events?n=1&before=%d" % e["seq"])
     assert older["events"][0]["seq"] < e["seq"]
     assert _get(sim, "/api/events?n=0", 400)["field"] == "n"
+
+
+def test_a_factory_reset_clears_the_log_and_is_its_first_event(sim):
+    from test_web_api import _restarted
+
+    before = _get(sim, "/api/events?n=1")["events"][0]["seq"]
+    assert sim.req("POST", "/api/factory-reset", {"confirm": True}, cookie=sim.cookie)[0] == 200
+    _restarted(sim, sim.cookie)
+    sim.cookie = _logged_in(sim)  # the factory password again, then a new one
+    events = _get(sim, "/api/events?n=200")["events"]
+    oldest = events[-1]
+    assert oldest["text"].startswith("Factory reset from the web page: all data cleared"), events
+    assert oldest["seq"] > before and oldest["kind"] == "settings" and oldest["level"] == "warning"
+    assert not [e for e in events if e["kind"] == "offline"], events  # the earlier events are gone
+    assert any(e["kind"] == "start" for e in events), events

@@ -162,3 +162,21 @@ def test_settings_starts_and_resets_in_words():
         ("settings", "warning", "Factory reset from the reset button: all data cleared, settings back to their "
                                 "defaults (identity kept)"),
     ], texts
+
+
+def test_device_settings_written_in_words():
+    store = _Store()
+    ev = Events(store, MAPS)
+    inv = _inverter("HPS")
+    ev.written({"result": "written", "who": "page admin", "channel": 1, "address": 1, "point": "work_mode",
+                "old": 0, "new": 12, "read_back": 12}, inv)
+    ev.written({"result": "written", "who": "MQTT", "channel": 1, "address": 1, "point": "charge_cutoff_soc",
+                "old": 90, "new": 95, "read_back": 95}, inv)
+    ev.written({"result": "written", "who": "TCP 127.0.0.1:5000", "channel": 1, "address": 9, "register": 26,
+                "old": 1, "new": 2, "read_back": 2}, None)
+    ev.written({"result": "too_soon", "who": "MQTT", "channel": 1, "address": 1, "point": "work_mode"}, inv)
+    assert [(k, t) for k, _, t, _ in store.got] == [
+        ("write", "Work mode set to Grid access control (was Load first) by the web page (user admin)"),
+        ("write", "Charge cut-off SOC set to 95 % (was 90 %) by the server (MQTT)"),
+        ("write", "Register 26 set to 2 (was 1) by a Modbus TCP client (127.0.0.1:5000)"),
+    ], store.got
