@@ -180,3 +180,34 @@ def test_device_settings_written_in_words():
         ("write", "Charge cut-off SOC set to 95 % (was 90 %) by the server (MQTT)"),
         ("write", "Register 26 set to 2 (was 1) by a Modbus TCP client (127.0.0.1:5000)"),
     ], store.got
+
+
+def test_the_recorder_tells_the_log_in_words():
+    from firmware.log import Log
+    from firmware.recorder import Recorder
+    from firmware.spool import Spool
+
+    class _Monitor:
+        pollers = []
+
+        def all_devices(self):
+            return [inv]
+
+    inv = _inverter("HPS")
+    inv.good_polls, inv.online = 1, True
+    store = _Store()
+    rec = Recorder(_Monitor(), Spool(tmpdir()), _Clock(1796212800000), Log(echo=False), 300,
+                   events=Events(store, MAPS))
+    m = inv.map
+    at = m.offset(m.point("fault_word_3"))
+    rec.polled(inv)  # the first look: remembered, nothing logged
+    inv.raw[at] = 0x01  # 0x0100: bit 0 once the bytes are swapped
+    rec.polled(inv)
+    inv.raw[at] = 0
+    rec.polled(inv)
+    rec.changed(inv, {"event": "offline", "reason": "reply CRC 1234, computed 5678"})
+    assert [(k, t) for k, _, t, _ in store.got] == [
+        ("fault", "Fault: AC no utility fault"), ("fault_cleared", "Fault cleared: AC no utility fault"),
+        ("offline", "Went offline: garbled answers (wrong check code)")], store.got
+    rec.events = Events(None)  # a Log that fails: the recorder and the poll go on
+    rec.changed(inv, {"event": "online", "serial": None})
