@@ -6,6 +6,8 @@ from firmware import VERSION, button, clock, discovery, ethernet, identity, leds
 from firmware.audit import Audit
 from firmware.board import open_board
 from firmware.compat import ticks_diff, ticks_ms
+from firmware.eventlog import EventLog
+from firmware.events import Events
 from firmware.gateway import Gateway
 from firmware.history import History
 from firmware.log import log
@@ -86,6 +88,15 @@ class Logger:
         # attempt kept in the audit log, in its share of the flash.
         self.audit = Audit(board.flash.root)
         self.storage.attach("audit_log", self.audit)
+        # The Log (manual 5.4): devices online/offline, faults, settings changes, starts, in words.
+        self.event_log = EventLog(board.flash.root, self.clock)
+        self.storage.attach("event_log", self.event_log)
+        self.events = Events(self.event_log, self.monitor.maps)
+        self.events.know_devices(self.settings.get("devices"))
+        self.settings.watch(lambda sections: self.events.settings_saved(
+            sections, self.settings.get("devices") if sections and "devices" in sections else None))
+        self.events.started(VERSION, self.reset_cause)
+        self.audit.on_entry = self._written
         self.governor = Governor(self.monitor.all_devices, lambda n: self.monitor.pollers[n - 1].channel, self.audit,
                                  lambda: self.settings.get("writes")["min_interval_s"], self.clock.time, log)
         # A second Modbus master reaches the devices through the logger (manual 2.3).
@@ -96,7 +107,14 @@ class Logger:
                              now=self.clock.time, online=lambda: self.network.connected, parts=self._uplink_parts,
                              alive=self._key_task("uplink", self.uplink_limit_ms))
         self.recorder = Recorder(self.monitor, self.spool, self.clock, log, server["upload_interval_s"],
-                                 kick=self.uplink.kick, on_online=self.uplink.refresh)
+                                 kick=self.uplink.kick, on_online=self.uplink.refresh, events=self.events)
+
+    def _written(self, entry):
+        """A write's audit entry, told to the Log; a failure there never fails the write's answer."""
+        try:
+            self.events.written(entry, self.monitor.find(entry.get("channel"), entry.get("address"))[1])
+        except Exception as exc:
+            self.log.exception("event log", exc)
 
     hold_ms = 600000
 
@@ -185,13 +203,15 @@ class Logger:
     def restart(self):
         self.board.reset("requested")
 
-    def factory_reset(self):
-        """The manual's factory reset: all data cleared (the upload queue, the history), every
-        setting back to its default, the identity kept; then a restart. Data first: a power cut in
-        between leaves the settings as they were, and a second reset finishes the job."""
-        for folder in (self.spool.root, self.history.dir, self.audit.dir):
+    def factory_reset(self, by="the reset button"):
+        """The manual's factory reset: all data cleared (the upload queue, the history, the audit and
+        event logs), every setting back to its default, the identity kept; then a restart. Data
+        first: a power cut in between leaves the settings as they were, and a second reset finishes
+        the job. The cleared Log then holds the reset itself (``by``: from where)."""
+        for folder in (self.spool.root, self.history.dir, self.audit.dir, self.event_log.dir):
             wipe(folder)
-        self.log.warning("factory reset: upload queue, history and write audit log cleared")
+        self.log.warning("factory reset: upload queue, history, write audit log and event log cleared")
+        self.events.factory_reset(by)
         try:
             self.settings.factory_reset()
         except NotApplied:

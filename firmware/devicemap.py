@@ -71,11 +71,15 @@ class DeviceMap:
         self.plant_rank = data.get("plant_rank", 9)
         if not isinstance(self.label, str) or not _int_in(self.plant_rank, 0, 99):
             raise MapError("%s: label must be text, plant_rank 0-99" % where)
-        # The words of enum values and fault bits: {point name: (bits?, bytes swapped?, "\n<value>\t<text>...")},
-        # one string per point (a dict per point would cost several times the text on the heap), and
-        # a running state's kinds {point name: {value: kind}}.
+        # The words of enum values and fault bits: {point name: (bits?, bytes swapped?, where)}; where:
+        # the byte offset of the point's line in the map file, read when asked (``locate``: the words
+        # of all maps take ~7 KB of heap otherwise), or, for a point whose line does not hold them
+        # alone, the words in one string "\n<value>\t<text>...". And a running state's kinds
+        # {point name: {value: kind}}.
         self.texts = {}
         self.kinds = {}
+        self.path = None
+        self._table = (None, None)  # (point name, {"<value>": text}) read last from the file
         self.interval_s = data.get("interval_s", 10)
         if not isinstance(self.interval_s, int) or not 1 <= self.interval_s <= 3600:
             raise MapError("%s: interval_s must be 1-3600 seconds" % where)
@@ -225,19 +229,50 @@ class DeviceMap:
         if not isinstance(table, dict) or not all(k.isdigit() and isinstance(v, str) and "\n" not in v
                                                    for k, v in table.items()):
             raise MapError("%s.%s: {\"<number>\": text, ...}" % (w, "bits" if bits else "enum"))
-        self.texts[name] = (bits, bool(p.get("bytes_swapped")),
-                            "".join("\n%s\t%s" % (k, table[k]) for k in sorted(table, key=int)) + "\n")
+        self.texts[name] = (bits, bool(p.get("bytes_swapped")), _packed(table))
         kinds = p.get("kinds")
         if kinds is not None:
             if not isinstance(kinds, dict) or not all(k in KINDS and isinstance(v, list) for k, v in kinds.items()):
                 raise MapError("%s.kinds: {\"waiting\"|\"fault\"|\"running\": [values]}" % w)
             self.kinds[name] = {v: k for k, vs in kinds.items() for v in vs}
 
+    def locate(self, path):
+        """Leaves the words in map file ``path``: each point's line, found once now, is read again
+        when its words are asked for. A point whose line does not hold its words alone (a map
+        written over several lines) keeps them in memory."""
+        self.path = path
+        left = {name: t for name, t in self.texts.items() if isinstance(t[2], str)}
+        at = 0
+        with open(path, "rb") as f:
+            for line in f:
+                name = _line_name(line) if left else None
+                if name in left:
+                    table = _line_table(line)
+                    if table is not None and _packed(table) == left[name][2]:
+                        self.texts[name] = (left[name][0], left[name][1], at)
+                        del left[name]
+                at += len(line)
+
+    def _words(self, name, at):
+        """{"<value>": text} of point ``name`` from its line at byte ``at`` of the map file."""
+        if self._table[0] != name:
+            table = None
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(at)
+                    table = _line_table(f.readline())
+            except OSError:
+                pass
+            self._table = (name, table or {})
+        return self._table[1]
+
     def text_of(self, pt, key):
         """The map's words for value (or bit) ``key`` of point ``pt``, or None."""
         t = self.texts.get(pt.name)
         if t is None:
             return None
+        if isinstance(t[2], int):
+            return self._words(pt.name, t[2]).get(str(key))
         s = t[2]
         i = s.find("\n%d\t" % key)
         if i < 0:
@@ -283,6 +318,35 @@ class DeviceMap:
     def polled(self, model=None):
         """Points read each poll: not write-only, and present on ``model``."""
         return [p for p in self.points if not p.writable and (not p.models or model is None or model in p.models)]
+
+
+def _packed(table):
+    """An enum or bits table as one string: "\\n<value>\\t<text>" per entry, then "\\n"."""
+    return "".join("\n%s\t%s" % (k, table[k]) for k in sorted(table, key=int)) + "\n"
+
+
+def _line_name(line):
+    """The point name a map file's line starts, or None."""
+    i = line.find(b'{"name": "')
+    if i < 0:
+        return None
+    j = line.find(b'"', i + 10)
+    return line[i + 10 : j].decode() if j > 0 else None
+
+
+def _line_table(line):
+    """The enum or bits table of a point written on one line of a map file, or None."""
+    text = line.strip()
+    if text.endswith(b","):
+        text = text[:-1]
+    try:
+        p = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(p, dict):
+        return None
+    t = p.get("enum") if p.get("bits") is None else p.get("bits")
+    return t if isinstance(t, dict) else None
 
 
 def _limits(p, w, writable, type_, scale):
@@ -385,6 +449,8 @@ def load(path):
     m = DeviceMap(data, where)
     if m.type + ".json" != where:
         raise MapError("%s: type %r must match the file name" % (where, m.type))
+    data = None  # the parsed file goes before its lines are read
+    m.locate(path)
     return m
 
 

@@ -11,7 +11,7 @@ from firmware.compat import sleep_ms, ticks_diff, ticks_ms
 
 
 class Recorder:
-    def __init__(self, monitor, spool, clock, log, interval_s, kick=None, on_online=None):
+    def __init__(self, monitor, spool, clock, log, interval_s, kick=None, on_online=None, events=None):
         self.monitor = monitor
         self.spool = spool
         self.clock = clock
@@ -19,6 +19,7 @@ class Recorder:
         self.interval_ms = interval_s * 1000
         self.kick = kick or (lambda: None)
         self.on_online = on_online  # a device is back (its model is known now: discovery again)
+        self.events = events  # the Log (firmware/events.py): the same changes, in words, kept on flash
         self.produced = 0  # records stored
         self.lost = 0  # records the flash could not take
         self.last_sample_ms = None
@@ -51,8 +52,18 @@ class Recorder:
         self.log.error("spool: flash full, a record is lost (%d so far)" % self.lost)
         return False
 
+    def _tell(self, what, *args):
+        """Passes a change to the Log; a failure there never stops the poll that saw it."""
+        if self.events is not None:
+            try:
+                what(*args)
+            except Exception as exc:
+                self.log.exception("event log", exc)
+
     def changed(self, device, fields):
         self.store(records.event(device, self.clock.stamp(), fields))
+        if self.events is not None:
+            self._tell(self.events.changed, device, fields)
         if fields["event"] == "online" and self.on_online:
             self.on_online()
 
@@ -69,6 +80,8 @@ class Recorder:
             if last[k] is not None and v != last[k]:
                 self.store(records.event(device, self.clock.stamp(),
                                          {"event": "change", "point": pt.name, "value": v, "previous": last[k]}))
+                if self.events is not None:
+                    self._tell(self.events.point_changed, device, pt, last[k], v)
             last[k] = v
 
     def sample(self):

@@ -30,7 +30,8 @@ MIN_BUDGET = const(4096)  # one flash block: a store always has room for its new
 # 40 % for the history holds 7 whole days of 5-minute points of 60 devices and today's file (8 day
 # files of 524,288 bytes in 4 KB blocks: the inverters' energy counters are kept since issue 19,
 # 1,800 bytes a slot) and 400 days of daily energy on a 12 MB filesystem; the queue's 50 %
-# (6.1 MB there) holds about 3.3 days of the same plant's records.
+# (5.8 MB there) holds about 3.5 days of the same plant's records as they were before issue 19
+# (its inverter records now carry five more counters: somewhat fewer).
 SHARES = (("upload_queue", 50), ("history", 40), ("audit_log", 5), ("event_log", 5))
 
 

@@ -23,7 +23,20 @@ history, scan, writes).
 import microdot.microdot as _microdot
 from microdot import Request
 
-from firmware.api import devices, history, metrics, reading, scan, session, settings, system, upgrade, writes
+from firmware.api import (
+    devices,
+    events,
+    history,
+    metrics,
+    plant,
+    reading,
+    scan,
+    session,
+    settings,
+    system,
+    upgrade,
+    writes,
+)
 from firmware.api.common import MAX_BODY, ApiError, error, refused
 from firmware.auth import Sessions, Throttle
 from firmware.errors import SettingsError
@@ -110,6 +123,8 @@ def register(app, logger):
     scan.routes(app, logger)
     metrics.routes(app, logger)  # /metrics: outside /api/, its own access rule (settings metrics)
     writes.routes(app, logger)
+    events.routes(app, logger)
+    plant.routes(app, logger)
 
 
 def _guard(app, sessions):

@@ -77,3 +77,64 @@ def test_detail_has_every_value_in_words_and_404_in_words(sim):
         {"error": "No device at RS485-1 address 9", "field": None}
     assert _get(sim, "/api/devices/detail?channel=4&address=1", 400)["field"] == "channel"
     assert _get(sim, "/api/devices/detail?channel=1", 400)["field"] == "address"
+
+
+def test_plant_sums_the_live_devices(sim):
+    p = _get(sim, "/api/plant")
+    assert p["quality"] in ("live", "stale"), p
+    # the sim: inverters' PV 2-8 kW each (HPS and PBD), battery power negative (charging), the CHINT
+    # meter importing 2.5-3.5 kW (its W made kW), the PCS's load 1.6-6.4 kW
+    assert 4 <= p["pv_kw"] <= 16 and p["battery_kw"] < 0 and 2.4 <= p["grid_kw"] <= 3.6, p
+    assert 1.5 <= p["load_kw"] <= 13 and 10 <= p["battery_soc"] <= 90, p
+    assert set(p["energy_today"]) == {"pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh",
+                                      "battery_charge_kwh", "battery_discharge_kwh"}
+
+
+def test_the_log_says_why_a_device_went_offline_and_keeps_it_across_a_restart(sim):
+    from test_web_api import NEW_PASSWORD, _restarted
+
+    first = _get(sim, "/api/events?n=5")["events"]
+    assert first and first[-1]["kind"] in ("start", "settings", "online"), first
+    quiet = sim.run_dir / "plant-silent"
+    quiet.write_text("21\n")  # the CHINT meter (polled every 5 s) stops answering
+    try:
+        def offline():
+            got = [e for e in _get(sim, "/api/events?n=50")["events"] if e["kind"] == "offline"]
+            return got[0] if got else None
+
+        e = _until(offline, 60)
+        assert e["text"] == "Went offline: no answer (timeout)" and e["level"] == "warning", e
+        assert e["device"] == {"channel": 3, "address": 21, "name": "CHINT DTSU666 Meter, RS485-3 address 21"}
+        dev = [d for d in _get(sim, "/api/devices")["devices"] if d["address"] == 21][0]
+        assert dev["state"]["kind"] == "offline" and dev["state"]["text"].startswith("No answer"), dev
+        assert "Errno" not in dev["state"]["text"] and dev["state"]["text"].endswith("(timeout)"), dev
+    finally:
+        quiet.write_text("")
+    assert sim.req("POST", "/api/restart", {"confirm": True}, cookie=sim.cookie)[0] == 200
+    _restarted(sim, sim.cookie)
+    sim.cookie, _ = sim.login(password=NEW_PASSWORD)
+    log = _get(sim, "/api/events?n=200")
+    seqs = [x["seq"] for x in log["events"]]
+    assert seqs == sorted(seqs, reverse=True) and not log["more"], seqs
+    kept = [x for x in log["events"] if x["seq"] == e["seq"]]
+    assert kept == [e], kept  # the same event, from the flash
+    start = [x for x in log["events"] if x["kind"] == "start"][0]
+    assert "after a restart that was asked for" in start["text"] and start["seq"] > e["seq"], start
+    older = _get(sim, "/api/events?n=1&before=%d" % e["seq"])
+    assert older["events"][0]["seq"] < e["seq"]
+    assert _get(sim, "/api/events?n=0", 400)["field"] == "n"
+
+
+def test_a_factory_reset_clears_the_log_and_is_its_first_event(sim):
+    from test_web_api import _restarted
+
+    before = _get(sim, "/api/events?n=1")["events"][0]["seq"]
+    assert sim.req("POST", "/api/factory-reset", {"confirm": True}, cookie=sim.cookie)[0] == 200
+    _restarted(sim, sim.cookie)
+    sim.cookie = _logged_in(sim)  # the factory password again, then a new one
+    events = _get(sim, "/api/events?n=200")["events"]
+    oldest = events[-1]
+    assert oldest["text"].startswith("Factory reset from the web page: all data cleared"), events
+    assert oldest["seq"] > before and oldest["kind"] == "settings" and oldest["level"] == "warning"
+    assert not [e for e in events if e["kind"] == "offline"], events  # the earlier events are gone
+    assert any(e["kind"] == "start" for e in events), events

@@ -80,7 +80,10 @@ def test_history_of_the_running_logger_across_a_restart(tmp_path, pty_pair):
         energy = _get(base, "/api/energy?from=2030-01-01&to=2030-01-01")
         row = [d for d in energy["days"] if d["address"] == 2]
         # one slot so far today: the day's first reading is its last, nothing counted yet
-        assert row == [{"day": "2030-01-01", "channel": 1, "address": 2, "energy": {"pv_energy_total": 0.0}}], energy
+        # (an HPS counts PV, battery, load and grid energy: the plant summary's roles, issue 19)
+        assert [(r["day"], r["channel"], r["address"]) for r in row] == [("2030-01-01", 1, 2)], energy
+        assert row[0]["energy"]["pv_energy_total"] == 0.0 and set(row[0]["energy"].values()) == {0.0}, energy
+        assert "battery_charge_energy_total" in row[0]["energy"], energy
         assert energy["plant"][0]["day"] == "2030-01-01", energy
         # bad requests: a clear 400 naming the field, nothing else
         for query, field in (("channel=4&address=2&point=battery_soc", "channel"),

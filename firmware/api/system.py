@@ -20,4 +20,4 @@ def routes(app, logger):
 
     @app.post("/api/factory-reset")
     async def factory_reset(request):
-        return confirmed_reset(request, "factory reset", logger.factory_reset)
+        return confirmed_reset(request, "factory reset", lambda: logger.factory_reset("the web page"))

@@ -51,8 +51,9 @@ def test_enum_values_and_fault_bits_in_words():
     fw3 = inv.point("fault_word_3")
     assert devicetext.bit_names(inv, fw3, 0x0100) == ["AC no utility fault"]
     assert devicetext.bit_names(inv, fw3, 0x0001) == ["AC WU over-voltage fault"]  # bit 8 once swapped
-    assert devicetext.bit_names(inv, fw3, 0x0020) == ["Fault bit 13 of fault word 3"] or \
-        devicetext.bit_names(inv, fw3, 0x0020) == ["AC UV under-voltage fault"]
+    assert devicetext.bit_names(inv, fw3, 0x0020) == ["AC UV under-voltage fault"]  # bit 13
+    assert devicetext.bit_names(inv, fw3, 0x0200) == ["AC grid phase sequence fault"]  # bit 1
+    assert devicetext.bit_names(inv, fw3, 0x2000) == ["Fault bit 5 of fault word 3"]  # the list names none
     assert devicetext.bit_names(inv, inv.point("fault_word_1"), 0x0004) == ["Fault bit 10 of fault word 1"]
     assert devicetext.value_text(inv, fw3, 0) == "No fault"
     bcu = MAPS["bcu_battery"]

@@ -1,0 +1,22 @@
+"""The dashboard's figures (manual 5.4): ``GET /api/plant``, the plant's power now and energy today
+(firmware/plant.py): ``{"pv_kw", "battery_kw", "battery_soc", "grid_kw", "load_kw", "energy_today":
+{"pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "battery_charge_kwh",
+"battery_discharge_kwh"}, "quality"}``; a figure no live device reports is null, energy today is
+null while the clock is not set."""
+
+from firmware import plant
+from firmware.history import DAY_S
+
+
+def routes(app, logger):
+    """``logger``: ``monitor``, ``history`` and ``clock``."""
+
+    @app.get("/api/plant")
+    async def summary(request):
+        devices = logger.monitor.all_devices()
+        out, quality = plant.powers(devices)
+        t = logger.clock.time()
+        today = [] if t is None else list(logger.history.energy(t // DAY_S, t // DAY_S))
+        out["energy_today"] = plant.energy(devices, today)
+        out["quality"] = quality
+        return out

@@ -1,0 +1,73 @@
+"""The plant at a glance (manual 5.4, "Dashboard"): PV, battery, grid and load power, the battery's
+SOC and today's energy, summed over the devices by the ``role`` their maps give points
+(firmware/maps/*.json).
+
+Signs: battery power > 0 discharging (out of the battery), < 0 charging; grid power > 0 importing,
+< 0 exporting; PV and load power > 0 when flowing. When devices of several types report a role (a
+meter's grid power and an inverter's), the type with the lowest ``plant_rank`` among them counts
+(meters 1, inverters 2, batteries 3): the same energy is never counted twice. The SOC is the mean
+of the devices counted. A figure no device reports is None.
+"""
+
+from firmware import devicemap
+
+POWER = (("pv_power", "pv_kw"), ("battery_power", "battery_kw"), ("grid_power", "grid_kw"),
+         ("load_power", "load_kw"), ("battery_soc", "battery_soc"))
+ENERGY = (("pv_energy", "pv_kwh"), ("load_energy", "load_kwh"), ("grid_import_energy", "grid_import_kwh"),
+          ("grid_export_energy", "grid_export_kwh"), ("battery_charge_energy", "battery_charge_kwh"),
+          ("battery_discharge_energy", "battery_discharge_kwh"))
+_TO_KW = {"W": 0.001, "kW": 1}
+
+
+def _pick(found):
+    """The figure of ``found`` [(rank, value)]: the values of the lowest rank, summed (None: none)."""
+    if not found:
+        return None
+    best = min(r for r, _ in found)
+    return sum(v for r, v in found if r == best)
+
+
+def powers(devices):
+    """({figure: value or None} of the live (or stale) devices' role points, quality): quality is
+    "live", "stale" (a device counted was read more than two intervals ago) or "none"."""
+    found = {role: [] for role, _ in POWER}
+    qualities = set()
+    for d in devices:
+        if not (d.online and d.good_polls and d.map):
+            continue
+        for pt in d.map.polled(d.model):
+            if pt.role in found:
+                v = devicemap.decode(pt, d.raw, d.map.offset(pt))
+                if pt.role != "battery_soc":
+                    v = v * _TO_KW.get(pt.unit, 1)
+                found[pt.role].append((d.map.plant_rank, v))
+                qualities.add(d.quality())
+    out = {}
+    for role, key in POWER:
+        v = _pick(found[role])
+        if v is not None and role == "battery_soc":
+            best = min(r for r, _ in found[role])
+            v = v / len([1 for r, _ in found[role] if r == best])
+        out[key] = None if v is None else round(v, 1 if role == "battery_soc" else 3)
+    quality = "none" if not qualities else "stale" if "stale" in qualities else "live"
+    return out, quality
+
+
+def energy(devices, today):
+    """{figure: kWh or None} of today's energy from the history's entries ``today`` [(day, channel,
+    address, {counter: kWh})], each counter's role from its device's map."""
+    by_place = {(d.channel, d.address): d for d in devices if d.map}
+    found = {role: [] for role, _ in ENERGY}
+    for _, ch, addr, counters in today:
+        d = by_place.get((ch, addr))
+        if d is None:
+            continue
+        for name, kwh in counters.items():
+            pt = d.map.point(name)
+            if pt is not None and pt.role in found:
+                found[pt.role].append((d.map.plant_rank, kwh))
+    out = {}
+    for role, key in ENERGY:
+        v = _pick(found[role])
+        out[key] = None if v is None else round(v, 3)
+    return out

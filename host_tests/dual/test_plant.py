@@ -1,0 +1,62 @@
+"""The dashboard's figures (firmware/plant.py): summed by the maps' roles, signs as the contract
+says, the best-ranked type counted once (a meter's grid figures over an inverter's), None where no
+live device reports a figure."""
+
+import struct
+
+from firmware import devicemap, plant
+from firmware.poller import Device
+
+MAPS = devicemap.load_all()
+
+
+def _device(dtype, channel, address, model=None, values=None):
+    """A device that answered, its points ``values`` {name: value in the point's unit} as raw registers."""
+    m = MAPS[dtype]
+    d = Device({"type": dtype, "channel": channel, "address": address}, m)
+    d.model = model
+    for name, v in (values or {}).items():
+        pt = m.point(name)
+        at = m.offset(pt)
+        if pt.type == "f32":
+            raw = struct.pack(">f", v / pt.scale)
+        else:
+            raw = struct.pack(">h" if pt.type == "i16" else ">H", int(round(v / pt.scale)))
+        d.raw[at : at + len(raw)] = raw
+    d.online, d.good_polls = True, 1
+    from firmware.compat import ticks_ms
+    d.last_seen_ms = ticks_ms()
+    return d
+
+
+def test_powers_sum_by_role_with_the_contracts_signs():
+    hps = _device("atess_inverter", 1, 1, "HPS", {"pv1_power": 3.2, "battery_power": -1.1, "battery_soc": 80,
+                                                   "load_active_power": 2.1})
+    pbd = _device("atess_inverter", 1, 2, "PBD", {"pv1_power": 1.0, "battery_power": 0.5, "battery_soc": 90})
+    meter = _device("chint_dtsu666", 3, 21, values={"active_power": -400.0})  # W: exporting 0.4 kW
+    bcu = _device("bcu_battery", 2, 11, values={"soc": 10})
+    out, quality = plant.powers([hps, pbd, meter, bcu])
+    assert out == {"pv_kw": 4.2, "battery_kw": -0.6, "grid_kw": -0.4, "load_kw": 2.1, "battery_soc": 85.0}, out
+    assert quality == "live"
+    # the inverters' SOC counts (rank 2) over the battery board's (rank 3); without them, the board's
+    assert plant.powers([bcu])[0]["battery_soc"] == 10
+    meter.online = False  # an offline device counts for nothing
+    out, _ = plant.powers([meter, bcu])
+    assert out["grid_kw"] is None and out["pv_kw"] is None
+    assert plant.powers([]) == ({"pv_kw": None, "battery_kw": None, "grid_kw": None, "load_kw": None,
+                                 "battery_soc": None}, "none")
+
+
+def test_energy_today_from_the_history_by_role_never_twice():
+    hps = _device("atess_inverter", 1, 1, "HPS")
+    meter = _device("eastron_sdm630", 3, 40)
+    today = [(20000, 1, 1, {"pv_energy_total": 12.5, "grid_import_energy_total": 3.0, "grid_export_energy_total": 1.0,
+                            "battery_charge_energy_total": 4.0, "battery_discharge_energy_total": 2.5,
+                            "load_energy_total": 9.0}),
+             (20000, 3, 40, {"import_energy_total": 2.75, "export_energy_total": 0.5}),
+             (20000, 2, 99, {"soc": 5.0})]  # a device no longer configured: left out
+    assert plant.energy([hps, meter], today) == {
+        "pv_kwh": 12.5, "load_kwh": 9.0, "grid_import_kwh": 2.75, "grid_export_kwh": 0.5,
+        "battery_charge_kwh": 4.0, "battery_discharge_kwh": 2.5}  # the grid's from the meter, not the inverter
+    assert plant.energy([hps], today[:1])["grid_import_kwh"] == 3.0  # no meter: the inverter's
+    assert set(plant.energy([], []).values()) == {None}
