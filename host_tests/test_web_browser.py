@@ -273,12 +273,31 @@ def test_an_offline_device_is_marked_stale_and_logged(env):
             shot(page, "devices-offline")
             page.goto(sim.url("/#log"))
             first = page.locator("#events tr", has_text="RS485-3 address 21").first
-            expect(first).to_contain_text("offline", timeout=10000)
+            expect(first).to_contain_text("Went offline", timeout=10000)
             no_sideways_scroll(page)
             shot(page, "log")
             page.close()
     finally:
         os.remove(os.path.join(str(sim.run_dir), "plant-silent"))
+
+
+def test_the_log_pages_back_with_older(env):
+    sim, br = env
+    expect = br.sync_api.expect
+    cookie = _session(sim)
+    for i in range(50):  # 50 settings saved: 50 events more than the first page holds
+        assert sim.req("PUT", "/api/settings/writes", {"min_interval_s": 60 + i}, cookie=cookie)[0] == 200
+    page = br.page(390, 844, cookie)
+    page.goto(sim.url("/#log"))
+    rows = page.locator("#events tr")
+    expect(rows).to_have_count(50, timeout=10000)
+    assert "Settings changed from the web page: device settings interval" in page.inner_text("#events")
+    page.click("#older")
+    expect(rows).not_to_have_count(50, timeout=10000)
+    assert "Logger started" in page.inner_text("#events")  # the oldest, at the end
+    times = [t for t in rows.locator("td.t").all_inner_texts()]
+    assert times == sorted(times, reverse=True), times  # newest first throughout
+    page.close()
 
 
 def test_a_401_on_a_logged_in_view_means_the_session_ended(env):
