@@ -43,6 +43,7 @@ function devName(d) {
   return d.name || (typeName(d.type) || "Device") + (d.model ? " " + d.model : "") + ", " + chLabel(d.channel) + " address " + d.address;
 }
 
+const LOST = "The logger does not answer: check its network connection.";
 class ApiErr extends Error {
   constructor(status, message, field) { super(message); this.status = status; this.field = field; }
 }
@@ -52,7 +53,8 @@ async function api(method, path, body, raw) {
   if (raw) { opt.body = raw; opt.headers["Content-Type"] = "application/octet-stream"; }
   else if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
   let r;
-  try { r = await fetch(path, opt); } catch (e) { throw new ApiErr(0, "The logger does not answer"); }
+  try { r = await fetch(path, opt); } catch (e) { throw new ApiErr(0, LOST); }
+  if ($("#msg").textContent === LOST) say(""); // it answers again
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
   if (!r.ok) throw new ApiErr(r.status, words(data && data.error ? data.error : "The logger answered " + r.status), data && data.field);
@@ -63,6 +65,7 @@ function say(text, bad) { const m = $("#msg"); m.textContent = text || ""; m.cla
 
 // A failure outside a form: a 401 on a logged-in view means the session ended.
 function fail(e) {
+  if (current === "wait") return; // a view's late answer while the logger restarts: expected
   if (e.status === 401) { ask("Your session ended: log in again."); return; }
   say(e.message, true);
 }
