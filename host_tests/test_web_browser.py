@@ -282,22 +282,6 @@ def test_an_offline_device_is_marked_stale_and_logged(env):
         os.remove(os.path.join(str(sim.run_dir), "plant-silent"))
 
 
-def test_a_fault_is_shown_in_words_and_logged(env):
-    """The sim's inverters fault for 20 s every 2 minutes (fault word 3 bit 0, "AC no utility"),
-    the first some 40-55 s after the plant starts."""
-    sim, br = env
-    expect = br.sync_api.expect
-    page = br.page(390, 844, _session(sim))
-    page.goto(sim.url("/#devices"))
-    # one check of the whole card (the fault lasts 20 s: the card is drawn again every 3 s)
-    card = page.locator("#cards .card:has(p.state.fault:text-is('Fault')):has(p.err:text-is('AC no utility fault'))")
-    expect(card.first).to_be_visible(timeout=90000)
-    shot(page, "devices-fault")
-    page.goto(sim.url("/#log"))
-    expect(page.locator("#events tr.fault").first).to_contain_text("AC no utility", timeout=10000)
-    page.close()
-
-
 def test_the_log_pages_back_with_older(env):
     sim, br = env
     expect = br.sync_api.expect
@@ -349,6 +333,22 @@ def test_the_server_is_never_shown_before_it_is_known(env):
     seen = page.evaluate("window.seen")
     assert seen and all(s.startswith("Disconnected (127.0.0.1:") for s in seen), seen
     assert "err" in server.get_attribute("class")
+    page.close()
+
+
+def test_a_fault_is_shown_in_words_and_logged(env):
+    """The sim's inverters fault for 20 s every 2 minutes (fault word 3 bit 0, "AC no utility"),
+    the first some 40-55 s after the plant starts."""
+    sim, br = env
+    expect = br.sync_api.expect
+    page = br.page(390, 844, _session(sim))
+    page.goto(sim.url("/#devices"))
+    # one check of the whole card (the fault lasts 20 s: the card is drawn again every 3 s)
+    card = page.locator("#cards .card:has(p.state.fault:text-is('Fault')):has(p.err:text-is('AC no utility fault'))")
+    expect(card.first).to_be_visible(timeout=90000)
+    shot(page, "devices-fault")
+    page.goto(sim.url("/#log"))
+    expect(page.locator("#events tr.fault").first).to_contain_text("AC no utility", timeout=10000)
     page.close()
 
 
