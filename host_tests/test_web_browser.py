@@ -1,7 +1,9 @@
 """The page (docs/page.md) in Chromium (Playwright) against the real firmware under the unix port
 and the sim's plant, at a phone's width (390 x 844) and a desktop's (1280 x 800): the log-in with
 a wrong password, every view without sideways scrolling, errors beside their field, the dashboard's
-kW, a chart drawn from history, an offline device's values marked stale and its event in the Log.
+kW, a chart drawn from history, an offline device's values marked stale and its event in the Log,
+a fault in words, restart and factory reset back to the log-in (the upgrade's flow: test_upgrade.py,
+on a board built with slots).
 
 One sim and one browser for the file. The history is written before the sim starts, by the
 firmware's own History (bench/history.py's way): two days and today of 5-minute points, so a day's
@@ -336,6 +338,30 @@ def test_the_server_is_never_shown_before_it_is_known(env):
     page.close()
 
 
+def test_restart_back_to_the_login(env):
+    """The sim starts the firmware again when it resets, as a board reboots; the plant runs on."""
+    sim, br = env
+    expect = br.sync_api.expect
+    dialogs = []
+    page = br.page(390, 844, _session(sim))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.goto(sim.url("/#settings"))
+    expect(page.locator("#upinfo")).to_contain_text("Running version", timeout=10000)
+    page.click("#restart")
+    expect(page.locator("#wait-title")).to_have_text("Restarting, wait...")
+    expect(page.locator("#wait-bar")).to_be_visible()
+    no_sideways_scroll(page)
+    shot(page, "restarting")
+    note = page.locator("#login .fok")
+    expect(note).to_have_text("The logger restarted. Log in again.", timeout=40000)
+    in_viewport(note)
+    shot(page, "login-after-restart")
+    _log_in(page, NEW_PASSWORD)
+    expect(page.locator("#tabs a.on")).to_have_text("Settings", timeout=10000)  # back where it was
+    assert dialogs == ["Restart the datalogger?"], dialogs
+    page.close()
+
+
 def test_a_fault_is_shown_in_words_and_logged(env):
     """The sim's inverters fault for 20 s every 2 minutes (fault word 3 bit 0, "AC no utility"),
     the first some 40-55 s after the plant starts."""
@@ -350,6 +376,35 @@ def test_a_fault_is_shown_in_words_and_logged(env):
     page.goto(sim.url("/#log"))
     expect(page.locator("#events tr.fault").first).to_contain_text("AC no utility", timeout=10000)
     page.close()
+
+
+def test_factory_reset_back_to_the_login_with_the_factory_password(env):
+    """Last in the file: the reset clears the settings (the plant's devices too) and the data."""
+    sim, br = env
+    expect = br.sync_api.expect
+    dialogs = []
+    page = br.page(1280, 800, _session(sim))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.goto(sim.url("/#settings"))
+    expect(page.locator("#upinfo")).to_contain_text("Running version", timeout=10000)
+    page.click("#factory")
+    expect(page.locator("#wait-title")).to_have_text("Factory reset: restarting, wait...")
+    note = page.locator("#login .fok")
+    expect(note).to_have_text("The logger was reset to the factory settings. Log in with the factory password "
+                              "(admin / admin).", timeout=40000)
+    assert dialogs[0].startswith("Restore the factory settings?"), dialogs
+    shot(page, "login-after-factory-reset")
+    _log_in(page, NEW_PASSWORD)  # the old password is gone
+    expect(page.locator("#login .ferr")).to_have_text("Wrong user name or password")
+    _log_in(page, "admin")
+    page.locator("#newpw").wait_for(timeout=10000)
+    page.close()
+
+
+def _log_in(page, password):
+    page.fill("#login [name=user]", "admin")
+    page.fill("#login [name=password]", password)
+    page.click("#login button")
 
 
 def _session(sim):

@@ -190,28 +190,28 @@ $("#logout").addEventListener("click", async () => {
   ask("You are logged out.");
 });
 
-// After a restart, factory reset or upgrade: the logger goes away, then answers again; then the
-// log-in, saying what happened.
+// After a restart, factory reset or upgrade: the logger goes away, then answers again (its
+// sessions gone: a quick restart may fall between two asks); then the log-in, saying what happened.
 async function awaitRestart(title, after) {
   screen("wait");
   $("#wait-title").textContent = title;
   const t0 = Date.now(), bar = $("#wait-bar"), text = $("#wait-text");
-  const alive = async () => {
+  const ask1 = async (path) => {
     try {
       const c = new AbortController(), t = setTimeout(() => c.abort(), 2000);
-      const r = await fetch("/api/health", { signal: c.signal, cache: "no-store" });
+      const r = await fetch(path, { signal: c.signal, cache: "no-store", credentials: "same-origin" });
       clearTimeout(t);
-      return r.ok;
-    } catch (e) { return false; }
+      return r.status;
+    } catch (e) { return 0; }
   };
   let gone = false;
   for (;;) {
     const s = Math.round((Date.now() - t0) / 1000);
     bar.value = Math.min(95, s * 100 / 60);
     text.textContent = (gone ? "Waiting for the logger to start" : "Waiting for the logger to stop") + " (" + s + " s)";
-    const up = await alive();
-    if (!up) gone = true;
-    else if (gone || s > 20) break; // back again (or it never went away where it could be seen)
+    if ((await ask1("/api/health")) !== 200) gone = true;
+    else if (gone || (await ask1("/api/session")) === 401) break;
+    if (s > 180) { after = "The logger did not restart in 3 minutes: check its power and network, then log in."; break; }
     await new Promise((ok) => setTimeout(ok, 700));
   }
   bar.value = 100;
