@@ -167,16 +167,25 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         assert results()[0] == {"id": "a", "ok": False, "error": "remote settings are off (server.remote_settings)"}
         assert logger.put_server({"remote_settings": True})["remote_settings"] is True
         logger.wait("reconnected", lambda st: st["connected"])
-        sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="b")), qos=1)
-        sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="c", point="battery_soc")), qos=1)
-        sub.wait("results", lambda: len(results()) == 3, 20)
-        assert results()[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
-                                "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
+        # through the one write governor (test_writes_live: the page's and the gateway's paths):
+        # written, then refused: not a writable point, out of range, too soon, no limits in the map
+        for k, change in (("b", {}), ("c", {"point": "battery_soc"}), ("d", {"value": 120}), ("e", {"value": 90}),
+                          ("f", {"point": "on_off", "value": 1})):
+            sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id=k, **change)), qos=1)
+        sub.wait("results", lambda: len(results()) == 6, 20)
+        got = results()
+        assert got[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
+                          "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
+        assert got[2]["ok"] is False and "not a writable point" in got[2]["error"], got[2]
+        assert got[3]["ok"] is False and got[3]["code"] == "range" and "outside 0-100 %" in got[3]["error"], got[3]
+        assert got[4]["code"] == "too_soon" and got[5]["code"] == "no_limits", got
         # the slave itself holds it (the plant's record of the writes it took), and nothing else
         with open(os.path.join(logger.run_dir, "plant-writes.jsonl")) as f:
             writes = [json.loads(line) for line in f]
         assert writes == [{"channel": 1, "address": 1, "register": 47, "values": [15]}], writes
-        assert results()[2]["ok"] is False and "not a writable point" in results()[2]["error"]
+        entries = http_json(logger.url("/api/writes"))["entries"]  # the audit log, newest first
+        assert [e["result"] for e in entries] == ["no_limits", "too_soon", "range", "not_writable", "written"], entries
+        assert {e["who"] for e in entries} == {"MQTT"}, entries
 
         # -- the broker stopped and started 3 times ------------------------------------------
         for _ in range(3):
