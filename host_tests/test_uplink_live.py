@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import ROOT, free_port, http_json, power_cut, require_tool, session_cookie
 
 from firmware import identity
@@ -241,34 +242,41 @@ def _cert(tmp_path):
     return ca, cert, key
 
 
-def test_tls_with_the_ca_setting_and_a_full_queue(tmp_path):
-    ca, cert, key = _cert(tmp_path)
-    broker = _broker(tmp_path / "broker", tls=(cert, key))
+@pytest.fixture(scope="module", autouse=True)
+def refused_tls(tmp_path_factory):
+    """The TLS test's logger, started before the module's first test: with a CA that did not sign
+    the broker it is refused, and meanwhile its 1500-byte queue fills and evicts, one 10 s upload
+    interval after another (over 10 s of waiting), while the other tests run."""
+    tmp = tmp_path_factory.mktemp("tls")
+    ca, cert, key = _cert(tmp)
+    broker = _broker(tmp / "broker", tls=(cert, key))
     sub = Subscriber(broker.port, tls_ca=ca)
-    # A CA that did not sign the broker: refused; meanwhile a 1500-byte queue fills and evicts.
-    (tmp_path / "other").mkdir()
-    other = _cert(tmp_path / "other")[0]
-    logger = Logger(tmp_path / "run", broker.port, env={"ENERLOG_SPOOL_BYTES": "1500"}, tls=True,
+    (tmp / "other").mkdir()
+    other = _cert(tmp / "other")[0]
+    logger = Logger(tmp / "run", broker.port, env={"ENERLOG_SPOOL_BYTES": "1500"}, tls=True,
                     tls_ca=open(other).read())
-    try:
-        st = logger.wait("evictions", lambda st: st["evicted"] > 0, 60)
-        assert not st["connected"] and st["sent"] == 0 and st["last_error"], st
-        assert st["backlog_bytes"] <= 1500 + 512, st
-        logger.put_server({"tls_ca": open(ca).read()})
-        st = logger.wait("drained over TLS", lambda st: st["connected"] and st["backlog"] == 0, 30)
-        assert "warning" not in st
-        time.sleep(1)
-        got, _ = sub.records()
-        lost = st["evicted"]
-        assert lost > 0 and min(got) > 1  # the oldest went
-        assert sorted(got) == list(range(min(got), max(got) + 1))  # nothing after them missing
-        assert max(got) - lost == len(got), (max(got), lost, len(got))  # evicted = what never came
-        print("TLS: refused with another CA (%s); a 1500-byte queue evicted %d records, the rest arrived"
-              % (st["last_error"], lost))
-    finally:
-        logger.stop()
-        sub.close()
-        broker.close()
+    yield ca, sub, logger
+    logger.stop()
+    sub.close()
+    broker.close()
+
+
+def test_tls_with_the_ca_setting_and_a_full_queue(refused_tls):
+    ca, sub, logger = refused_tls
+    st = logger.wait("evictions", lambda st: st["evicted"] > 0, 60)
+    assert not st["connected"] and st["sent"] == 0 and st["last_error"], st
+    assert st["backlog_bytes"] <= 1500 + 512, st
+    logger.put_server({"tls_ca": open(ca).read()})
+    st = logger.wait("drained over TLS", lambda st: st["connected"] and st["backlog"] == 0, 30)
+    assert "warning" not in st
+    time.sleep(1)
+    got, _ = sub.records()
+    lost = st["evicted"]
+    assert lost > 0 and min(got) > 1  # the oldest went
+    assert sorted(got) == list(range(min(got), max(got) + 1))  # nothing after them missing
+    assert max(got) - lost == len(got), (max(got), lost, len(got))  # evicted = what never came
+    print("TLS: refused with another CA (%s); a 1500-byte queue evicted %d records, the rest arrived"
+          % (st["last_error"], lost))
 
 
 def test_status_without_a_server(tmp_path):
