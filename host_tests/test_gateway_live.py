@@ -14,6 +14,7 @@ import pytest
 from conftest import HERE, ROOT, free_port, mp_env, require_tool
 from pymodbus.client import ModbusTcpClient
 
+from tools.sim import ptys
 from tools.sim.plant import Plant, _ascii
 
 LAYOUT = [[1, 1, "atess_inverter"], [1, 2, "atess_inverter"], [1, 3, "atess_inverter"]]
@@ -47,20 +48,40 @@ class Gateway:
         time.sleep(0.6)  # the next line of counters
         return json.loads([x for x in self.lines if x.startswith("{")][-1])
 
+    def counted(self, st=None):
+        """The counters (and good polls) since the test began: the gateway serves the whole module."""
+        st = st or self.stats()
+        return dict(st, **{k: st[k] - self.since[k] for k in st if k != "clients"})
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
 
 
-@pytest.fixture
-def setup(tmp_path, pty_pair):
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """One plant and one gateway for the tests that read through it (a start takes ~2 s): each
+    test counts from the gateway's counters as it finds them (``since``), never from zero."""
     require_tool("socat")
-    a, b = pty_pair("rs485-1")
+    tmp = tmp_path_factory.mktemp("gateway")
+    a, b = str(tmp / "rs485-1-a"), str(tmp / "rs485-1-b")
+    line = ptys.pair(a, b)
     plant = Plant({1: b}, PLANT)
-    gw = Gateway(tmp_path, a, clients="127.0.0.1, 127.0.0.2/32")
+    gw = Gateway(tmp, a, clients="127.0.0.1, 127.0.0.2/32")
     yield plant, gw
     gw.stop()
     plant.stop()
+    line.terminate()
+    line.wait()
+
+
+@pytest.fixture
+def setup(running):
+    plant, gw = running
+    assert gw.proc.poll() is None, "the gateway ended in an earlier test:\n" + "\n".join(gw.lines[-20:])
+    plant.silence([])
+    gw.since = gw.stats()
+    return plant, gw
 
 
 def _unit(plant, address):
@@ -102,7 +123,7 @@ def test_reads_cached_forwarded_and_refused(setup):
         plant.silence([])
     finally:
         c.close()
-    st = gw.stats()
+    st = gw.counted()
     assert st["cached"] >= 20 and st["forwarded"] >= 4, st
     # mbpoll, another master written by others: input register 175 (0-based), one read
     out = subprocess.run([require_tool("mbpoll"), "-m", "tcp", "-p", str(gw.port), "-a", "2", "-r", "174",
@@ -136,7 +157,7 @@ def test_clients_allow_list_max_clients_and_eight_at_once(setup):
     for t in threads:
         t.join(60)
     assert not errors, errors[:3]
-    st = gw.stats()
+    st = gw.counted()
     assert st["requests"] >= 120 and st["refused_clients"] >= 1, st
     # a ninth client while eight are connected: refused
     eight = [_client(gw) for _ in range(8)]
@@ -207,7 +228,8 @@ def test_bad_input_closes_the_connection_and_polling_goes_on(setup):
     while gw.stats()["good_polls"] <= polls and time.monotonic() < deadline:
         pass
     st = gw.stats()
-    assert st["good_polls"] > polls and st["closed_bad_frames"] >= 2 and st["closed_idle"] >= 2, st
+    closed = gw.counted(st)
+    assert st["good_polls"] > polls and closed["closed_bad_frames"] >= 2 and closed["closed_idle"] >= 2, closed
     assert not [x for x in gw.lines if "Traceback" in x], gw.lines[-20:]
 
 
@@ -270,8 +292,13 @@ def test_clients_reading_through_to_the_bus_leave_the_pollers_their_turn(setup):
     try:
         time.sleep(1)
         polls = gw.stats()["good_polls"]
-        time.sleep(12)  # 3 inverters every 10 s: 3 or more polls; none while clients held the bus
-        st = gw.stats()
+        # 3 inverters every 10 s: within 12 s, 3 or more polls; none while clients held the bus.
+        # Done as soon as both bounds below hold (the same bounds, the same 12 s at most).
+        deadline = time.monotonic() + 12
+        while True:
+            st = gw.stats()
+            if st["good_polls"] - polls >= 2 and len(answered) >= 50 or time.monotonic() > deadline:
+                break
     finally:
         stop.set()
         for t in threads:

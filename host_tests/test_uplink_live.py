@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import ROOT, free_port, http_json, power_cut, require_tool, session_cookie
 
 from firmware import identity
@@ -167,16 +168,27 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         assert results()[0] == {"id": "a", "ok": False, "error": "remote settings are off (server.remote_settings)"}
         assert logger.put_server({"remote_settings": True})["remote_settings"] is True
         logger.wait("reconnected", lambda st: st["connected"])
-        sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="b")), qos=1)
-        sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id="c", point="battery_soc")), qos=1)
-        sub.wait("results", lambda: len(results()) == 3, 20)
-        assert results()[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
-                                "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
+        # through the one write governor (test_writes_live: the page's and the gateway's paths):
+        # written, then refused: not a writable point, out of range, too soon, no limits in the map
+        for k, change in (("b", {}), ("c", {"point": "battery_soc"}), ("d", {"value": 120}), ("e", {"value": 90}),
+                          ("f", {"point": "on_off", "value": 1})):
+            sub.c.publish(BASE + "cmd", json.dumps(dict(cmd, id=k, **change)), qos=1)
+        sub.wait("results", lambda: len(results()) == 6, 20)
+        got = results()
+        assert got[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
+                          "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
+        assert got[2]["ok"] is False and "not a writable point" in got[2]["error"], got[2]
+        assert got[3]["ok"] is False and got[3]["code"] == "range" and "outside 0-100 %" in got[3]["error"], got[3]
+        assert got[4]["code"] == "too_soon" and got[5]["code"] == "no_limits", got
         # the slave itself holds it (the plant's record of the writes it took), and nothing else
         with open(os.path.join(logger.run_dir, "plant-writes.jsonl")) as f:
             writes = [json.loads(line) for line in f]
         assert writes == [{"channel": 1, "address": 1, "register": 47, "values": [15]}], writes
-        assert results()[2]["ok"] is False and "not a writable point" in results()[2]["error"]
+        entries = http_json(logger.url("/api/writes"))["entries"]  # the audit log, newest first
+        assert [e["result"] for e in entries] == ["no_limits", "too_soon", "range", "not_writable", "written",
+                                                  "path_off"], entries  # the first: tried while off
+        assert entries[-1]["message"] == "remote settings are off (server.remote_settings)" and entries[-1]["new"] == 15
+        assert {e["who"] for e in entries} == {"MQTT"}, entries
 
         # -- the broker stopped and started 3 times ------------------------------------------
         for _ in range(3):
@@ -232,34 +244,41 @@ def _cert(tmp_path):
     return ca, cert, key
 
 
-def test_tls_with_the_ca_setting_and_a_full_queue(tmp_path):
-    ca, cert, key = _cert(tmp_path)
-    broker = _broker(tmp_path / "broker", tls=(cert, key))
+@pytest.fixture(scope="module", autouse=True)
+def refused_tls(tmp_path_factory):
+    """The TLS test's logger, started before the module's first test: with a CA that did not sign
+    the broker it is refused, and meanwhile its 1500-byte queue fills and evicts, one 10 s upload
+    interval after another (over 10 s of waiting), while the other tests run."""
+    tmp = tmp_path_factory.mktemp("tls")
+    ca, cert, key = _cert(tmp)
+    broker = _broker(tmp / "broker", tls=(cert, key))
     sub = Subscriber(broker.port, tls_ca=ca)
-    # A CA that did not sign the broker: refused; meanwhile a 1500-byte queue fills and evicts.
-    (tmp_path / "other").mkdir()
-    other = _cert(tmp_path / "other")[0]
-    logger = Logger(tmp_path / "run", broker.port, env={"ENERLOG_SPOOL_BYTES": "1500"}, tls=True,
+    (tmp / "other").mkdir()
+    other = _cert(tmp / "other")[0]
+    logger = Logger(tmp / "run", broker.port, env={"ENERLOG_SPOOL_BYTES": "1500"}, tls=True,
                     tls_ca=open(other).read())
-    try:
-        st = logger.wait("evictions", lambda st: st["evicted"] > 0, 60)
-        assert not st["connected"] and st["sent"] == 0 and st["last_error"], st
-        assert st["backlog_bytes"] <= 1500 + 512, st
-        logger.put_server({"tls_ca": open(ca).read()})
-        st = logger.wait("drained over TLS", lambda st: st["connected"] and st["backlog"] == 0, 30)
-        assert "warning" not in st
-        time.sleep(1)
-        got, _ = sub.records()
-        lost = st["evicted"]
-        assert lost > 0 and min(got) > 1  # the oldest went
-        assert sorted(got) == list(range(min(got), max(got) + 1))  # nothing after them missing
-        assert max(got) - lost == len(got), (max(got), lost, len(got))  # evicted = what never came
-        print("TLS: refused with another CA (%s); a 1500-byte queue evicted %d records, the rest arrived"
-              % (st["last_error"], lost))
-    finally:
-        logger.stop()
-        sub.close()
-        broker.close()
+    yield ca, sub, logger
+    logger.stop()
+    sub.close()
+    broker.close()
+
+
+def test_tls_with_the_ca_setting_and_a_full_queue(refused_tls):
+    ca, sub, logger = refused_tls
+    st = logger.wait("evictions", lambda st: st["evicted"] > 0, 60)
+    assert not st["connected"] and st["sent"] == 0 and st["last_error"], st
+    assert st["backlog_bytes"] <= 1500 + 512, st
+    logger.put_server({"tls_ca": open(ca).read()})
+    st = logger.wait("drained over TLS", lambda st: st["connected"] and st["backlog"] == 0, 30)
+    assert "warning" not in st
+    time.sleep(1)
+    got, _ = sub.records()
+    lost = st["evicted"]
+    assert lost > 0 and min(got) > 1  # the oldest went
+    assert sorted(got) == list(range(min(got), max(got) + 1))  # nothing after them missing
+    assert max(got) - lost == len(got), (max(got), lost, len(got))  # evicted = what never came
+    print("TLS: refused with another CA (%s); a 1500-byte queue evicted %d records, the rest arrived"
+          % (st["last_error"], lost))
 
 
 def test_status_without_a_server(tmp_path):

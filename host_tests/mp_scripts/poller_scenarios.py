@@ -35,7 +35,10 @@ async def silent(path, control, layout):
     p.set_devices(layout, interval_ms=1000)
     _write(control, "")
     task = asyncio.create_task(p.run())
-    await sleep_ms(3000)
+    t0 = ticks_ms()
+    # until each is online with its model and serial read (3 s at most, as the fixed wait was)
+    while not all(d.online and d.model and d.serial for d in p.devices) and ticks_diff(ticks_ms(), t0) < 3000:
+        await sleep_ms(20)
     dev = {d.address: d for d in p.devices}
     before = {a: d.good_polls for a, d in dev.items()}
     out = {"online_before": {a: d.online for a, d in dev.items()},
