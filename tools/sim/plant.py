@@ -8,7 +8,8 @@ firmware's map files, so a map mistake shows up as a wrong value instead of agre
     python -m tools.sim.plant --run-dir run [--devices N]
 
 serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
-per line silences those devices (they stop answering) until the line is removed. Every write a
+per line silences those devices (they stop answering) until the line is removed; run/plant-fault
+puts the inverters it lists in fault the same way (running state 3, fault word 3 bit 0). Every write a
 unit takes is appended to run/plant-writes.jsonl (channel, address, register, values): what the
 slave holds, for a test to check a write against the device and not against the master's word.
 ``Plant(..., faults=...)`` makes units answer with a bad CRC, truncated, or as the wrong unit
@@ -58,6 +59,7 @@ class Unit:
         self.last = time.monotonic()
         self.on_write = None  # called with (unit, register, values) after a write
         self.requests = 0  # requests the unit answered: a test sees what touched the bus
+        self.forced_fault = False  # in fault now, whatever the schedule (Plant's fault_control)
         if kind == "atess_inverter":
             self.hr[43] = MODEL_CODES[model]
             self.hr[180:185] = _ascii(self.serial, 5)
@@ -65,7 +67,8 @@ class Unit:
         self.update()
 
     def fault(self, t):
-        return int(t // 60) % 2 == 1 and (t % 60) < 20  # set for 20 s every 2 minutes
+        # set for 20 s every 2 minutes, or while a test (run/plant-fault) says so
+        return self.forced_fault or int(t // 60) % 2 == 1 and (t % 60) < 20
 
     def update(self):
         now = time.monotonic()
@@ -197,10 +200,11 @@ class Plant:
     """Serves ``layout`` [(channel, address, type, model[, serial])] on the ptys {channel: path}.
 
     ``control``: a file listing addresses to silence, one per line, re-read every 50 ms, so a test
-    (or a person) in another process can make devices go quiet and come back.
+    (or a person) in another process can make devices go quiet and come back. ``fault_control``:
+    the same for inverters in fault (running state fault, "AC no utility") until taken off the list.
     """
 
-    def __init__(self, paths, layout, baud=9600, control=None, writes=None, faults=None):
+    def __init__(self, paths, layout, baud=9600, control=None, writes=None, faults=None, fault_control=None):
         self.units = [Unit(*spec) for spec in layout]
         self._writes = writes
         for u in self.units:
@@ -212,8 +216,9 @@ class Plant:
             # ``faults`` {(channel, address): "crc" | "truncated" | "wrong_unit"}: units that answer badly
             self.lines[ch].faults = {a: f for (c, a), f in (faults or {}).items() if c == ch}
         self._control = control
+        self._fault_control = fault_control
         self._stop = False
-        if control:
+        if control or fault_control:
             self._watcher = threading.Thread(target=self._watch, daemon=True)
             self._watcher.start()
 
@@ -230,18 +235,27 @@ class Plant:
 
     def _watch(self):
         while not self._stop:
-            try:
-                with open(self._control) as f:
-                    quiet = {int(x) for x in f.read().split()}
-            except (OSError, ValueError):
-                quiet = set()
-            self.silence(quiet)
+            if self._control:
+                self.silence(_addresses(self._control))
+            if self._fault_control:
+                faulted = _addresses(self._fault_control)
+                for u in self.units:
+                    u.forced_fault = u.address in faulted
             time.sleep(0.05)
 
     def stop(self):
         self._stop = True
         for line in self.lines.values():
             line.stop()
+
+
+def _addresses(path):
+    """The addresses a control file lists (none when it is missing or half written)."""
+    try:
+        with open(path) as f:
+            return {int(x) for x in f.read().split()}
+    except (OSError, ValueError):
+        return set()
 
 
 def main(argv=None):
@@ -252,7 +266,8 @@ def main(argv=None):
     layout = full_layout(args.devices) if args.devices else default_layout()
     paths = {ch: os.path.join(args.run_dir, "plant-%d" % ch) for ch in (1, 2, 3)}
     plant = Plant(paths, layout, control=os.path.join(args.run_dir, "plant-silent"),
-                  writes=os.path.join(args.run_dir, "plant-writes.jsonl"))
+                  writes=os.path.join(args.run_dir, "plant-writes.jsonl"),
+                  fault_control=os.path.join(args.run_dir, "plant-fault"))
     print("plant: %d devices on %s" % (len(layout), ", ".join(sorted(paths.values()))), flush=True)
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])  # sigwait gets them
     signal.sigwait([signal.SIGTERM, signal.SIGINT])
