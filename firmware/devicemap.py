@@ -280,6 +280,17 @@ class DeviceMap:
         i = s.index("\t", i) + 1
         return s[i : s.index("\n", i)]
 
+    def choices(self, pt):
+        """[(value, words)] of an enum point, in value order ([] for others): a setting's choices."""
+        t = self.texts.get(pt.name)
+        if t is None or t[0]:  # none, or fault bits (not values to choose)
+            return []
+        if isinstance(t[2], int):
+            words = self._words(pt.name, t[2])
+        else:
+            words = dict(line.split("\t", 1) for line in t[2].strip("\n").split("\n"))
+        return sorted((int(k), v) for k, v in words.items())
+
     def block_of(self, pt):
         """Index of the block that holds all of ``pt``, or None."""
         for i, (fn, addr, count) in enumerate(self.blocks):

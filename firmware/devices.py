@@ -37,13 +37,14 @@ def _field(prefix, name, value):
         raise DeviceError(prefix + name, _CHANNEL_WORDS if name == "channel" else bad[1], bad[0])
 
 
-def check_room(devices, entry, prefix=""):
-    """DeviceError unless ``entry`` may join the validated list ``devices``."""
+def check_room(devices, entry, prefix="", name=str):
+    """DeviceError unless ``entry`` may join the validated list ``devices``; ``name(type)``: a
+    device type in words."""
     ch, addr = entry["channel"], entry["address"]
     for d in devices:
         if d["address"] == addr:
             raise DeviceError(prefix + "address", "address %d is already used by the %s on %s; delete that "
-                              "device first" % (addr, d["type"], label(d["channel"])), "duplicate")
+                              "device first" % (addr, name(d["type"]), label(d["channel"])), "duplicate")
     if sum(1 for d in devices if d["channel"] == ch) >= MAX_DEVICES_PER_CHANNEL:
         raise DeviceError(prefix + "channel", "%s already has %d devices" % (label(ch), MAX_DEVICES_PER_CHANNEL),
                           "full")
@@ -84,6 +85,11 @@ class Devices:
     def list(self):
         return self.settings.get("devices")
 
+    def name(self, type_):
+        """A device type in the manual's words ("BCU Battery"), its id when no map knows it."""
+        dmap = self.maps.get(type_)
+        return dmap.label if dmap else type_
+
     def _entry(self, type_, channel, address, known_type=True):
         _field("", "type", type_)
         if known_type and type_ not in self.maps:
@@ -97,7 +103,7 @@ class Devices:
         """Adds a device; DeviceError if a rule forbids it. Returns the new entry."""
         entry = self._entry(type_, channel, address)
         devices = self.list()
-        check_room(devices, entry)
+        check_room(devices, entry, name=self.name)
         self.settings.replace_devices(devices + [entry])
         return entry
 
@@ -111,7 +117,8 @@ class Devices:
                 continue
             if d["type"] != type_ or d["channel"] != channel:
                 raise DeviceError("address", "address %d holds the %s on %s; deleting needs the same type, channel "
-                                  "and address as when it was added" % (address, d["type"], label(d["channel"])),
+                                  "and address as when it was added" % (address, self.name(d["type"]),
+                                                                         label(d["channel"])),
                                   "mismatch")
             self.settings.replace_devices(devices[:i] + devices[i + 1 :])
             return d

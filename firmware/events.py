@@ -9,7 +9,7 @@ from firmware.rs485 import CHANNELS, label, section
 # A settings section in words (the page's names for its forms).
 SECTION_WORDS = {"devices": "device list", "network": "network", "server": "server", "clock": "time server",
                  "gateway": "Modbus TCP gateway", "writes": "device settings interval", "metrics": "metrics",
-                 "button": "reset button", "login": "login"}
+                 "button": "reset button", "login": "password", "history": "history's share of the flash"}
 for _n in CHANNELS:
     SECTION_WORDS[section(_n)] = label(_n) + " line"
 

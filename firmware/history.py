@@ -369,6 +369,15 @@ class History:
         return {"budget": self.max_bytes, "used": self.size(), "slots_written": self.written,
                 "days": len(self._names("p"))}
 
+    def today(self, now):
+        """Once the clock is known after a start: today's first counter values from its file (and a
+        day that ended while the logger was off closed), so today's energy is there at once, not
+        only from the next 5-minute mark on."""
+        try:
+            self._new_day(now // DAY_S)
+        except (OSError, ValueError) as exc:
+            self.log.warning("history: %s" % exc)
+
     async def run(self, clock, devices):
         """Records the devices' values as the clock passes each 5-minute mark, within a second of
         it, under that mark's time (nothing while the clock is not set, nor for the part of a
@@ -378,6 +387,8 @@ class History:
             now = clock.time()
             if now is not None:
                 slot = now // SLOT_S
+                if last is None:
+                    self.today(now)
                 if last is not None and slot != last:
                     try:
                         self.record(now, devices())

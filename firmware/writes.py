@@ -76,12 +76,12 @@ def raw_of(pt, value):
 def writable_point(dmap, model, pt):
     """Why ``pt`` cannot be written on a device of ``model`` (a WriteError), or None."""
     if pt is None or not pt.writable:
-        return WriteError("point", "not a writable point of %s" % dmap.type, NOT_WRITABLE)
+        return WriteError("point", "not a setting the %s lets the logger write" % dmap.label, NOT_WRITABLE)
     if pt.models and model not in pt.models:
-        return WriteError("point", "%s has no %s on this model (%s)" % (dmap.type, pt.name, model or "unknown"),
-                          NOT_WRITABLE)
+        return WriteError("point", "the %s %s has no setting %s" % (dmap.label, model or "(model not read yet)",
+                                                                  pt.label), NOT_WRITABLE)
     if pt.name not in dmap.limits:
-        return WriteError("point", "%s: the register map gives no limits, so it is not written" % pt.name, NO_LIMITS)
+        return WriteError("point", "%s: the register map gives no limits, so it is not written" % pt.label, NO_LIMITS)
     return None
 
 
@@ -125,15 +125,15 @@ class Governor:
         for pt in device.map.points if device.map else ():
             if pt.writable and pt.address == register:
                 return self.point(device, pt.name)
-        raise WriteError("register", "register %d is not a writable point of %s" % (register, device.type),
-                         NOT_WRITABLE)
+        raise WriteError("register", "register %d is not a setting the %s lets the logger write"
+                         % (register, device.map.label if device.map else device.type), NOT_WRITABLE)
 
     def check(self, device, pt, raw):
         """WriteError unless ``raw`` may be written to ``pt`` of ``device`` now (limits, interval)."""
         low, high = device.map.limits[pt.name]
         v = value_of(pt, raw)
         if not low <= v <= high:
-            raise WriteError("value", "%s %s is outside %s-%s %s" % (pt.name, v, low, high, pt.unit), RANGE)
+            raise WriteError("value", "%s %s is outside %s-%s %s" % (pt.label, v, low, high, pt.unit), RANGE)
         key = (device.channel, device.address, pt.address)
         last = self._last.get(key)
         if last is None:
@@ -144,7 +144,7 @@ class Governor:
         else:
             left = (wait - since + 999) // 1000
             raise WriteError("value", "%s was written less than %d s ago: try again in %d s"
-                             % (pt.name, self.interval_s(), left), TOO_SOON)
+                             % (pt.label, self.interval_s(), left), TOO_SOON)
 
     # -- the bus ---------------------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class Governor:
         entry["read_back"] = value_of(pt, back)
         if back != raw:
             raise WriteError("value", "%s: %s written, the device holds %s"
-                             % (pt.name, entry["new"], entry["read_back"]), MISMATCH)
+                             % (pt.label, entry["new"], entry["read_back"]), MISMATCH)
         return WRITTEN
 
     # -- the two ways in -------------------------------------------------------------------------
@@ -266,9 +266,9 @@ class Governor:
             if not pt.writable or (pt.models and device.model not in pt.models):
                 continue
             limits = device.map.limits.get(pt.name)
-            item = {"point": pt.name, "register": pt.address, "unit": pt.unit, "step": pt.scale,
+            item = {"point": pt.name, "label": pt.label, "register": pt.address, "unit": pt.unit, "step": pt.scale,
                     "min": limits[0] if limits else None, "max": limits[1] if limits else None,
-                    "writable": limits is not None, "value": None, "error": None}
+                    "choices": device.map.choices(pt), "writable": limits is not None, "value": None, "error": None}
             if not limits:
                 item["error"] = "the register map gives no limits, so it is not written"
             try:
@@ -276,4 +276,5 @@ class Governor:
             except WriteError as exc:
                 item["error"] = exc.message
             out.append(item)
-        return {"channel": channel, "address": address, "type": device.type, "model": device.model, "settings": out}
+        return {"channel": channel, "address": address, "type": device.type, "type_name": device.map.label,
+                "model": device.model, "settings": out}

@@ -85,13 +85,13 @@ def test_page_writes_refusals_and_the_audit_log_after_a_restart_and_a_power_cut(
 
         # refusals, in words, with their status; none reaches the slave
         for point, value, want, words in (("discharge_cutoff_soc", 150, 400, "outside 0-100 %"),
-                                          ("battery_soc", 50, 403, "not a writable point"),
+                                          ("battery_soc", 50, 403, "not a setting the ATESS Inverter lets the logger write"),
                                           ("on_off", 1, 403, "no limits"),
                                           ("discharge_cutoff_soc", 20, 429, "try again in")):
             status, _, got = _put(fw, cookie, point, value)
             assert status == want and words in got["error"], (point, value, status, got)
         status, _, got = _put(fw, cookie, "discharge_cutoff_soc", 20, address=3)  # PBD: not on this model
-        assert status == 403 and "has no discharge_cutoff_soc on this model (PBD)" in got["error"], got
+        assert status == 403 and got["error"] == "the ATESS Inverter PBD has no setting Discharge cut-off SOC", got
         status, _, got = _put(fw, cookie, "discharge_cutoff_soc", "x")
         assert status == 400 and got["field"] == "value", got
         # the value it holds already: read, not written

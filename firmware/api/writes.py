@@ -6,7 +6,8 @@
 - ``PUT /api/devices/settings`` with ``{channel, address, point, value}``: one value written,
   answered with the value read back from the device (refusals: ``WriteError``, its code picks
   the status);
-- ``GET /api/writes?n=``: the audit log of writes, newest first (default 50, at most 500).
+- ``GET /api/writes?n=``: the audit log of writes, newest first (default 50, at most 500), each
+  entry with its setting's ``label`` in words.
 """
 
 import json
@@ -14,6 +15,7 @@ import json
 from microdot import Response
 
 from firmware.api.common import ApiError, body_object, only_keys, sendable, text, whole
+from firmware.devicemap import words
 
 _MAX_N = 500
 
@@ -25,12 +27,25 @@ def _arg(request, name):
     return int(v)
 
 
-def _chunks(audit, n, unrecorded):
+def _label(maps, entry):
+    """The setting's name in words: from the map of the device at that place now, else its type's
+    words for the name; None when the entry names no point (a register no map has)."""
+    name = entry.get("point")
+    if not isinstance(name, str):
+        return None
+    dmap = maps.get((entry.get("channel"), entry.get("address")))
+    pt = dmap.point(name) if dmap else None
+    return pt.label if pt else sendable(words(name))  # a name a client sent is its own text
+
+
+def _chunks(audit, n, unrecorded, maps):
     # One entry at a time: 500 entries are ~100 KB of JSON, too much to build at once on a small heap.
     yield '{"unrecorded_refusals":%d,"entries":[' % unrecorded
     sep = ""
     for entry in audit.newest(n):  # what a client asked to write is its own text: made sendable
-        yield sep + json.dumps({k: sendable(v) for k, v in entry.items()})
+        out = {k: sendable(v) for k, v in entry.items()}
+        out["label"] = _label(maps, entry)
+        yield sep + json.dumps(out)
         sep = ","
     yield "]}"
 
@@ -59,5 +74,6 @@ def routes(app, logger):
         n = _arg(request, "n") if "n" in request.args else 50
         if n > _MAX_N:
             raise ApiError(400, "at most %d" % _MAX_N, "n")
-        return Response(body=_chunks(logger.audit, n, logger.governor.unrecorded),
+        maps = {(d.channel, d.address): d.map for d in logger.monitor.all_devices() if d.map}
+        return Response(body=_chunks(logger.audit, n, logger.governor.unrecorded, maps),
                         headers={"Content-Type": "application/json"})

@@ -166,11 +166,16 @@ V.device = {
   setting(type, it) {
     const f = h("form", null, "set"), info = pointInfo(type, it.point);
     f.dataset.point = it.point;
-    const l = h("label", it.label || (info && info.label) || "Register " + it.register), inp = h("input");
-    inp.name = "value"; inp.type = "number"; inp.step = it.step; inp.value = it.value === null ? "" : it.value;
+    // A setting whose values have names (a mode, a switch) is a choice of those names.
+    const named = (it.choices || []).filter(([v]) => v >= it.min && v <= it.max), inp = h(named.length ? "select" : "input");
+    const shown = (v) => { const c = named.find((x) => x[0] === v); return c ? c[1] : withUnit(v, it.unit); };
+    const l = h("label", it.label || (info && info.label) || "Register " + it.register);
+    for (const [v, t] of named) { const o = h("option", t); o.value = v; inp.append(o); }
+    if (!named.length) { inp.type = "number"; inp.step = it.step; }
+    inp.name = "value"; inp.value = it.value === null ? "" : it.value;
     l.append(inp);
-    const now = h("span", withUnit(it.value, it.unit), "now");
-    f.append(l, h("p", it.min + " to " + it.max + (it.unit ? " " + it.unit : "") + ", now ", "hint"));
+    const now = h("span", shown(it.value), "now");
+    f.append(l, h("p", (named.length ? "" : it.min + " to " + it.max + (it.unit ? " " + it.unit : "") + ", ") + "now ", "hint"));
     $(".hint", f).append(now);
     const act = h("div", null, "act"), btn = h("button", "Set");
     act.append(btn); f.append(act);
@@ -178,8 +183,8 @@ V.device = {
       ev.preventDefault();
       busy(f, btn, async () => {
         const r = await api("PUT", "/api/devices/settings", { channel: this.ch, address: this.addr, point: it.point, value: +inp.value });
-        now.textContent = withUnit(r.value, r.unit);
-        return (r.written ? "Written; read back from the device: " : "Not written: the device holds ") + withUnit(r.value, r.unit);
+        now.textContent = shown(r.value);
+        return (r.written ? "Written; read back from the device: " : "Not written: the device holds ") + shown(r.value);
       }).then(() => this.writes());
     });
     return f;

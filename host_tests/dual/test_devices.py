@@ -55,7 +55,7 @@ def test_address_never_repeated_and_never_overwritten():
     before = _raw(root)
     for type_, ch in (("bcu_battery", 1, ), ("atess_inverter", 1), ("mbms_battery", 3)):
         exc = raises(DeviceError, dev.add, type_, ch, 5)
-        assert "address 5 is already used by the atess_inverter on RS485-1; delete that device first" in str(exc)
+        assert "address 5 is already used by the ATESS Inverter on RS485-1; delete that device first" in str(exc)
     assert _raw(root) == before
     assert dev.list() == [{"type": "atess_inverter", "channel": 1, "address": 5}]
 
@@ -81,7 +81,7 @@ def test_delete_needs_what_was_added():
     before = _raw(root)
     for args in (("mbms_battery", 2, 9), ("bcu_battery", 1, 9)):
         exc = raises(DeviceError, dev.delete, *args)
-        assert "address 9 holds the bcu_battery on RS485-2; deleting needs the same type, channel and address" \
+        assert "address 9 holds the BCU Battery on RS485-2; deleting needs the same type, channel and address" \
             in str(exc), str(exc)
     assert "no device at address 10" in str(raises(DeviceError, dev.delete, "bcu_battery", 2, 10))
     assert _raw(root) == before
@@ -105,7 +105,7 @@ def test_one_set_of_rules_for_adding_and_for_a_whole_list_with_the_same_words_an
     for a in range(100, 120):  # RS485-2 full
         dev.add("bcu_battery", 2, a)
     cases = (  # (add args, the list entry it stands for, field, code, words)
-        (("bcu_battery", 3, 5), "address", "duplicate", "address 5 is already used by the atess_inverter on RS485-1"),
+        (("bcu_battery", 3, 5), "address", "duplicate", "address 5 is already used by the "),
         (("bcu_battery", 2, 200), "channel", "full", "RS485-2 already has 20 devices"),
         (("bcu_battery", 4, 9), "channel", "choice", "must be RS485-1, 2 or 3 (1, 2 or 3)"),
         (("bcu_battery", 1, 248), "address", "range", "must be a whole number from 1 to 247"),
@@ -118,6 +118,8 @@ def test_one_set_of_rules_for_adding_and_for_a_whole_list_with_the_same_words_an
         assert isinstance(listed, DeviceError) and (added.code, listed.code) == (code, code), (added, listed)
         assert added.field == field and listed.field == "devices[21].%s" % field, (added.field, listed.field)
         assert words in added.message and words in listed.message, (added.message, listed.message)
+        if code == "duplicate":  # adding names the type in words; a whole list sent names it as sent
+            assert "the ATESS Inverter on RS485-1" in added.message and "the atess_inverter on" in listed.message
     assert _raw(root) == before
     assert raises(DeviceError, dev.delete, "bcu_battery", 1, 5).code == "mismatch"
     assert raises(DeviceError, dev.delete, "bcu_battery", 1, 6).code == "not_found"

@@ -98,6 +98,22 @@ def test_daily_energy_across_midnight_and_a_restart():
     assert list(h.energy(DAY, DAY, channel=2)) == []
 
 
+def test_todays_energy_is_there_at_once_after_a_restart():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 1, "HPS")
+    for k, total in enumerate((10000, 10020, 10050)):  # 1,000.0 then 1,005.0 kWh: 5 kWh so far
+        _set(inv, "pv_energy_total", total)
+        h.record(T0 + 8 * 3600 + k * 300, [inv])
+    h = _history(root)  # a restart at 08:12, before the next 5-minute mark
+    assert list(h.energy(DAY, DAY)) == []  # nothing known before the clock is
+    h.today(T0 + 8 * 3600 + 720)
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)], list(h.energy(DAY, DAY))
+    _set(inv, "pv_energy_total", 10060)
+    h.record(T0 + 8 * 3600 + 900, [inv])  # the next mark counts on from the same first value
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 6.0)]
+
+
 def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
     root = tmpdir()
     h = _history(root)
