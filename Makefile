@@ -57,7 +57,7 @@ upgrade: build
 bench: setup
 	$(PY) -m bench
 
-# The whole logger on a small heap (issue 10): make soak [SOAK="--duration 3600 --heap 640k"]
+# The whole logger on a small heap (issue 10): make soak [SOAK="--duration 3600 --heap 704k"]
 soak: setup
 	$(PY) -m bench.soak $(SOAK)
 

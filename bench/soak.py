@@ -8,7 +8,7 @@ local mosquitto, while a client logs in and reads ``/api/status`` and ``/api/dev
 seconds. The broker is stopped for ``--outage`` seconds in the middle.
 An independent subscriber (paho) counts what reaches the broker.
 
-    python -m bench.soak [--duration 3600] [--heap 640k] [--outage 300] [--interval 60]
+    python -m bench.soak [--duration 3600] [--heap 704k] [--outage 300] [--interval 60]
     python -m bench.soak --search 128wk 320wk --duration 120      # the smallest heap that passes
     python -m bench.soak --micropython ~/micropython/ports/unix/build-32/micropython   # 192k
 
@@ -419,7 +419,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=3600, help="seconds (default 3600)")
     ap.add_argument("--heap", type=Heap,
-                    help="as -X heapsize takes it: 640k, or 192wk for 192 KB in 32-bit words (default 640k, which "
+                    help="as -X heapsize takes it: 640k, or 192wk for 192 KB in 32-bit words (default 704k, which "
                          "passed an hour with the .mpy code in the heap; 192k with --micropython)")
     ap.add_argument("--outage", type=int, help="seconds the broker is down (default 300, or a quarter of a short run)")
     ap.add_argument("--interval", type=int, default=60, help="upload interval, s (default 60)")
@@ -432,7 +432,7 @@ def main(argv=None):
     if args.micropython:
         INTERPRETER.append(os.path.abspath(args.micropython))
     if args.heap is None:
-        args.heap = Heap("192k" if args.micropython else "640k")
+        args.heap = Heap("192k" if args.micropython else "704k")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stops the sim and the broker on the way out
     outage = args.outage if args.outage is not None else min(300, args.duration // 4)
     if args.search:

@@ -23,9 +23,23 @@ def _device_chunks(monitor):
     yield '{"devices":['
     sep = ""
     for entry in monitor.status_iter():
-        yield sep + json.dumps(entry)
+        for piece in entry_chunks(entry):
+            yield sep + piece  # (never an empty piece: a chunked answer would end there)
+            sep = ""
         sep = ","
     yield "]}"
+
+
+def entry_chunks(entry):
+    """A device's JSON in pieces, its values one at a time: an inverter's values with their labels
+    and words are ~2 KB as one string, a run of free heap a fragmented small heap may not have."""
+    values = entry.pop("values")
+    yield json.dumps(entry)[:-1] + ',"values":{'
+    sep = ""
+    for name, value in values.items():
+        yield sep + json.dumps(name) + ":" + json.dumps(value)
+        sep = ","
+    yield "}}"
 
 
 def _meta_chunks(head, maps):
@@ -86,7 +100,7 @@ def routes(app, logger):
         p, d = logger.monitor.find(ch, addr)
         if d is None:
             raise ApiError(404, "No device at %s address %d" % (label(ch), addr))
-        return logger.monitor.entry(p, d, False)
+        return Response(body=entry_chunks(logger.monitor.entry(p, d, False)), headers=_JSON)
 
     @app.get("/api/openapi.yaml")
     async def openapi(request):
