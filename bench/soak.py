@@ -419,8 +419,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=3600, help="seconds (default 3600)")
     ap.add_argument("--heap", type=Heap,
-                    help="as -X heapsize takes it: 640k, or 192wk for 192 KB in 32-bit words (default 704k, which "
-                         "passed an hour with the .mpy code in the heap; 192k with --micropython)")
+                    help="as -X heapsize takes it: 640k, or 192wk for 192 KB in 32-bit words (default 704k: the "
+                         "suite's minute passes there with the .mpy code in the heap; 192k with --micropython)")
     ap.add_argument("--outage", type=int, help="seconds the broker is down (default 300, or a quarter of a short run)")
     ap.add_argument("--interval", type=int, default=60, help="upload interval, s (default 60)")
     ap.add_argument("--search", nargs=2, type=Heap, metavar=("LOW", "HIGH"),
