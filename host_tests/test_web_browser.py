@@ -335,6 +335,9 @@ def test_the_server_is_never_shown_before_it_is_known(env):
     seen = page.evaluate("window.seen")
     assert seen and all(s.startswith("Disconnected (127.0.0.1:") for s in seen), seen
     assert "err" in server.get_attribute("class")
+    # manual 6.2: the System status says disconnected, and why, in words
+    expect(page.locator("#health dd").nth(0)).to_have_text(
+        "Disconnected: connection refused: is the server running on that port?", timeout=10000)
     page.close()
 
 

@@ -85,7 +85,7 @@ def test_page_writes_refusals_and_the_audit_log_after_a_restart_and_a_power_cut(
 
         # refusals, in words, with their status; none reaches the slave
         for point, value, want, words in (("discharge_cutoff_soc", 150, 400, "outside 0-100 %"),
-                                          ("battery_soc", 50, 403, "not a setting the ATESS Inverter lets the logger write"),
+                                          ("battery_soc", 50, 403, "not a setting the ATESS Inverter lets"),
                                           ("on_off", 1, 403, "no limits"),
                                           ("discharge_cutoff_soc", 20, 429, "try again in")):
             status, _, got = _put(fw, cookie, point, value)

@@ -46,7 +46,7 @@ V.dashboard = {
     const server = !up.server ? "No server set (uploads off)" : up.connected ? "Connected (" + up.server + ")" :
       "Disconnected (" + up.server + ")" + (up.last_error ? ": " + words(up.last_error) : "");
     rows($("#health"), [
-      ["System status", st.problems.length ? "Abnormal: " + st.problems.map(words).join("; ") : "Normal", st.problems.length ? "err" : "good"],
+      ["System status", words(st.system_status.text), st.system_status.state === "normal" ? "good" : "err"],
       ["Server", server, up.server && !up.connected ? "err" : ""],
       ["Upload backlog", plural(up.backlog || 0, "record") + (up.evicted ? ", " + up.evicted + " dropped (queue full)" : "")],
       ["Last upload", ago(up.last_upload_s_ago)],

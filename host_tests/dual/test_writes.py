@@ -131,7 +131,8 @@ def test_refusals_touch_no_bus_and_are_audited():
         assert exc.code == code, (args, exc.code, exc.message)
     assert slave.calls == []
     words = [e["message"] for e in audit.newest(50)][::-1]
-    assert words[0] == "no device at RS485-9 address 2" and words[1] == "not a setting the ATESS Inverter lets the logger write"
+    assert words[0] == "no device at RS485-9 address 2", words
+    assert words[1] == "not a setting the ATESS Inverter lets the logger write", words
     assert "gives no limits" in words[3] and "10.5 is not a whole number of steps of 1" == words[6], words
     results = [e["result"] for e in audit.newest(50)]
     assert results == [c for _, c in reversed(cases)], results
