@@ -35,8 +35,9 @@ def _put(d, pt, value):
         value >>= 16
 
 
-def seed(flash, now):
-    """30 days and today of 5-minute points and daily energy for the sim's plant; the slots recorded."""
+def seed(flash, now, days=DAYS):
+    """``days`` - 1 whole days and today up to ``now`` of 5-minute points (and so daily energy) for
+    the sim's plant, written by the firmware's History; the slots recorded."""
     maps = devicemap.load_all()
     hist = History(flash, maps, Log(echo=False))
     devices = []
@@ -44,13 +45,14 @@ def seed(flash, now):
         d = Device({"type": dtype, "channel": ch, "address": addr}, maps[dtype])
         d.model, d.good_polls, d.online = model, 1, True
         devices.append(d)
-    start = (now // DAY_S - DAYS + 1) * DAY_S
+    start = (now // DAY_S - days + 1) * DAY_S
     slots = 0
     for t in range(start, now, SLOT_S):
         k = (t - start) // SLOT_S
         for d in devices:
             for pt in main_points(d.map, d.model):
-                _put(d, pt, k if pt.unit == "kWh" else (k * 7) % 500)  # counters rise, the rest varies
+                # counters rise, the rest varies (a saw shifted per device and point: no two alike)
+                _put(d, pt, k if pt.unit == "kWh" else (k * 7 + pt.address * 13 + d.address * 31) % 500)
         hist.record(t, devices)
         slots += 1
     return slots

@@ -9,7 +9,10 @@ meter's grid power and an inverter's), the type with the lowest ``plant_rank`` a
 of the devices counted. A figure no device reports is None.
 """
 
+from array import array
+
 from firmware import devicemap
+from firmware.history import SLOT_S, main_points
 
 POWER = (("pv_power", "pv_kw"), ("battery_power", "battery_kw"), ("grid_power", "grid_kw"),
          ("load_power", "load_kw"), ("battery_soc", "battery_soc"))
@@ -71,3 +74,40 @@ def energy(devices, today):
         v = _pick(found[role])
         out[key] = None if v is None else round(v, 3)
     return out
+
+
+# A figure's words and unit, for a chart of the plant (the page) and its CSV.
+FIGURE_WORDS = {"pv_kw": ("PV power", "kW"), "battery_kw": ("Battery power", "kW"), "grid_kw": ("Grid power", "kW"),
+                "load_kw": ("Load power", "kW"), "battery_soc": ("Battery SOC", "%")}
+MAX_SERIES_S = 2 * 86400  # a day's chart, and a day either side of midnight: two days' slots in RAM
+
+
+def series(history, devices, figure, t0, t1):
+    """Yields (unix_s, value) of a plant figure (a key of FIGURE_WORDS) from ``t0`` to ``t1``
+    (at most MAX_SERIES_S apart), one per 5-minute slot the history holds: the sum over the
+    devices of the lowest ``plant_rank`` whose map gives the figure's role (the SOC: their mean),
+    as the dashboard counts now. A slot some of them missed counts the ones it has."""
+    role = [r for r, f in POWER if f == figure][0]
+    picks = []  # (rank, channel, address, point name, factor to kW)
+    for d in devices:
+        if d.map:
+            for pt in main_points(d.map, d.model):
+                if pt.role == role:
+                    picks.append((d.map.plant_rank, d.channel, d.address, pt.name,
+                                  1 if role == "battery_soc" else _TO_KW.get(pt.unit, 1)))
+    if not picks:
+        return
+    best = min(p[0] for p in picks)
+    start = t0 - t0 % SLOT_S
+    n = (t1 - start) // SLOT_S + 1
+    total, count = array("f", bytes(4 * n)), bytearray(n)  # 2 days: 2.9 KB, not a dict of slots
+    for rank, ch, addr, name, factor in picks:
+        if rank == best:
+            for t, v in history.series(ch, addr, name, t0, t1):
+                i = (t - start) // SLOT_S
+                total[i] += v * factor
+                count[i] = min(255, count[i] + 1)
+    for i in range(n):
+        if count[i]:
+            v = total[i] / count[i] if role == "battery_soc" else total[i]
+            yield start + i * SLOT_S, round(v, 1 if role == "battery_soc" else 3)

@@ -19,37 +19,13 @@ import pytest
 from conftest import ROOT, free_port, require_module, require_tool
 from test_web_api import NEW_PASSWORD, Sim, _logged_in
 
+from bench.history import seed
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = os.path.join(ROOT, "artifacts", "page")
 SIZES = ((390, 844), (1280, 800))
 VIEWS = ("dashboard", "devices", "device/1/2", "energy", "log", "settings")
-
-
-def seed_history(flash, now, days=2):
-    """``days`` whole days and today up to ``now`` of 5-minute points (and so daily energy) for the
-    sim's default plant, written by the firmware's History."""
-    from bench.history import _put
-    from firmware import devicemap
-    from firmware.history import DAY_S, SLOT_S, History, main_points
-    from firmware.log import Log
-    from firmware.poller import Device
-    from tools.sim.plant import default_layout
-
-    maps = devicemap.load_all()
-    hist = History(flash, maps, Log(echo=False))
-    devices = []
-    for ch, addr, dtype, model in default_layout():
-        d = Device({"type": dtype, "channel": ch, "address": addr}, maps[dtype])
-        d.model, d.good_polls, d.online = model, 1, True
-        devices.append(d)
-    start = (now // DAY_S - days) * DAY_S
-    for t in range(start, now - SLOT_S, SLOT_S):
-        k = (t - start) // SLOT_S
-        for d in devices:
-            for pt in main_points(d.map, d.model):
-                _put(d, pt, k if pt.unit == "kWh" else 300 + (k * 7) % 200)  # counters rise, the rest varies
-        hist.record(t, devices)
 
 
 class Browser:
@@ -98,7 +74,7 @@ def env(tmp_path_factory):
     run = tmp_path_factory.mktemp("page")
     now = int(time.time())
     os.makedirs(str(run / "flash"))
-    seed_history(str(run / "flash"), now)
+    seed(str(run / "flash"), now, days=3)  # two whole days and today
     sim = Sim(run, args=["--time", str(now)])
     br = Browser(sim)
     try:
@@ -245,16 +221,24 @@ def test_day_chart_and_daily_energy_drawn_with_csv(env):
     page.goto(sim.url("/#energy"))
     line = page.locator("#e-day-chart path.line")
     expect(line).to_have_count(1, timeout=10000)
+    # the plant first: its PV power summed over the inverters, as the dashboard counts it
+    assert page.locator("#e-dev option:checked").text_content() == "The plant"
+    assert page.locator("#e-pt option:checked").text_content() == "PV power (kW)"
     # today's points: a vertex per 5 minutes since midnight (local time = the PC's, as the sim's clock)
     vertices = line.get_attribute("d").count("L") + line.get_attribute("d").count("M")
     lt = time.localtime()
     assert vertices >= (lt.tm_hour * 60 + lt.tm_min) // 5 - 3, vertices
     bars = page.locator("#e-bar-chart rect.bar")
-    expect(bars).to_have_count(2, timeout=10000)  # two whole days seeded
+    expect(bars).to_have_count(3, timeout=10000)  # two whole days seeded, and today so far
     csv = page.evaluate("() => fetch(document.getElementById('e-day-csv').href).then(r => r.text())")
     assert csv.startswith("time (UTC),") and csv.count("\n") >= vertices, csv[:200]
     csv = page.evaluate("() => fetch(document.getElementById('e-bar-csv').href).then(r => r.text())")
     assert csv.startswith("day,channel,address,counter,kWh"), csv[:200]
+    plant_line = line.get_attribute("d")  # and one device's value over the day
+    page.select_option("#e-dev", "1/2")
+    expect(page.locator("#e-pt option:checked")).to_have_text("Battery voltage (V)")
+    expect(line).not_to_have_attribute("d", plant_line)
+    assert "channel=1&address=2&point=battery_voltage" in page.locator("#e-day-csv").get_attribute("href")
     page.close()
 
 

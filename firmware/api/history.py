@@ -5,6 +5,9 @@ every /api/ route (``webapi.register``'s guard).
 - ``GET /api/history?channel=&address=&point=[&from=&to=][&format=csv]``: ``from``/``to`` in Unix
   seconds (default: the last 24 hours), at most 31 days; ``{"channel", "address", "point", "unit",
   "from", "to", "points": [[unix_s, value], ...]}``.
+- ``GET /api/history/plant?figure=pv_kw|battery_kw|grid_kw|load_kw|battery_soc[&from=&to=][&format=csv]``:
+  the plant's figure summed over its devices per 5-minute slot (``firmware/plant.py``), at most
+  two days; ``{"figure", "label", "unit", "from", "to", "points"}``.
 - ``GET /api/energy[?channel=&address=][&from=&to=][&format=csv]``: ``from``/``to`` as dates
   (``YYYY-MM-DD``, default: the last 30 days, at most 400); ``{"from", "to", "days": [{"day",
   "channel", "address", "energy": {counter: kWh}}], "plant": [{"day", "energy": {counter: kWh}}]}``.
@@ -14,6 +17,7 @@ import json
 
 from microdot import Response
 
+from firmware import plant
 from firmware.api.common import ApiError
 from firmware.api.settings import section_routes
 from firmware.clock import iso
@@ -126,6 +130,26 @@ def routes(app, logger):
                         ("%s,%s\n" % (iso(t), v) for t, v in points))
         return _points_json(json.dumps({"channel": ch, "address": addr, "point": pt.name, "unit": pt.unit,
                                         "from": t0, "to": t1}), points)
+
+    @app.get("/api/history/plant")
+    async def plant_series(request):
+        """A plant figure (PV, battery, grid, load power, battery SOC) over at most two days."""
+        args = request.args
+        figure = args.get("figure")
+        if figure not in plant.FIGURE_WORDS:
+            raise ApiError(400, "The figure must be one of %s" % ", ".join(sorted(plant.FIGURE_WORDS)), "figure")
+        t = now()
+        t1 = _int(args, "to", 0, 0xFFFFFFFF, t if t is not None else 0, "end time")
+        t0 = _int(args, "from", 0, 0xFFFFFFFF, max(0, t1 - DAY_S), "start time")
+        if t0 > t1 or t1 - t0 > plant.MAX_SERIES_S:
+            raise ApiError(400, "The start must come before the end, at most 2 days earlier", "from")
+        words, unit = plant.FIGURE_WORDS[figure]
+        points = plant.series(logger.history, logger.monitor.all_devices(), figure, t0, t1)
+        if args.get("format") == "csv":
+            return _csv("plant-" + figure, "time (UTC),%s (%s)\n" % (words, unit),
+                        ("%s,%s\n" % (iso(t), v) for t, v in points))
+        return _points_json(json.dumps({"figure": figure, "label": words, "unit": unit, "from": t0, "to": t1}),
+                            points)
 
     @app.get("/api/energy")
     async def energy(request):

@@ -25,14 +25,14 @@ function frame(box, lo, hi, unit) {
   if (lo === hi) { lo -= 1; hi += 1; }
   const ys = ticks(lo, hi, 4);
   lo = Math.min(lo, ys[0]); hi = Math.max(hi, ys[ys.length - 1]);
-  const W = Math.max(box.clientWidth, 280), H = 220, L = 52, B = 22, T = 8;
+  const W = Math.max(box.clientWidth, 280), H = 236, L = 52, B = 22, T = 24;
   const el = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img" });
   const y = (v) => T + (H - T - B) * (hi - v) / (hi - lo);
   for (const v of ys) {
     el.append(svg("line", { x1: L, x2: W - 6, y1: y(v), y2: y(v), class: "grid" }),
       svg("text", { x: L - 5, y: y(v) + 4, "text-anchor": "end" }, num(v)));
   }
-  el.append(svg("text", { x: 2, y: 12 }, unit || ""));
+  el.append(svg("text", { x: L - 5, y: 11, "text-anchor": "end" }, unit || ""));  // above the axis' numbers
   return { el, x0: L, x1: W - 8, y, base: H - B, H, W };
 }
 
@@ -64,7 +64,7 @@ function barChart(box, days, unit) {
   const f = frame(box, Math.min(0, Math.min.apply(null, vs)), Math.max(0, Math.max.apply(null, vs)), unit);
   const n = days.length, w = (f.x1 - f.x0) / n, label = Math.ceil(n / Math.max(1, Math.floor((f.x1 - f.x0) / 48)));
   days.forEach(([day, v], i) => {
-    if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: f.x0 + (i + 0.5) * w, y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
+    if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: Math.min(f.x0 + (i + 0.5) * w, f.W - 18), y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
     if (v === null) return;
     const y0 = f.y(0), y1 = f.y(v);
     const r = svg("rect", { x: f.x0 + i * w + w * 0.15, width: Math.max(1, w * 0.7), y: Math.min(y0, y1), height: Math.max(1, Math.abs(y1 - y0)), class: "bar" });
@@ -79,9 +79,13 @@ function dayRange(text) {
   const [y, m, d] = text.split("-").map(Number), a = new Date(y, m - 1, d).getTime() / 1000;
   return [a, new Date(y, m - 1, d + 1).getTime() / 1000];
 }
+// The plant's figures over a day (/api/history/plant): as the dashboard counts them.
+const PLANT_FIGURES = [["pv_kw", "PV power (kW)"], ["battery_kw", "Battery power (kW, + discharging)"],
+  ["grid_kw", "Grid power (kW, + importing)"], ["load_kw", "Load power (kW)"], ["battery_soc", "Battery SOC (%)"]];
 function option(sel, value, text) { const o = h("option", text); o.value = value; sel.append(o); }
 function counterLabel(name) {
-  for (const t in (meta && meta.points) || {}) if (meta.points[t][name]) return meta.points[t][name].label;
+  // a day's energy of a counter: "Battery charge energy, total" is that day's "Battery charge energy"
+  for (const t in (meta && meta.points) || {}) if (meta.points[t][name]) return meta.points[t][name].label.replace(/, total$/, "");
   return null;
 }
 
@@ -92,7 +96,7 @@ V.energy = {
     this.devs = devs;
     const dev = $("#e-dev"), of = $("#e-of"), keep = dev.value, keepOf = of.value;
     dev.textContent = ""; of.textContent = "";
-    option(of, "", "The plant");
+    option(dev, "plant", "The plant"); option(of, "", "The plant");
     for (const d of devs) {
       const charted = Object.entries((meta.points || {})[d.type] || {}).some(([, p]) => p.history);
       if (charted) option(dev, d.channel + "/" + d.address, devName(d));
@@ -108,24 +112,28 @@ V.energy = {
   points() {
     const sel = $("#e-pt"), keep = sel.value, d = this.dev();
     sel.textContent = "";
-    if (!d) { noData($("#e-day-chart"), "No device keeps values for charts."); $("#e-day-csv").hidden = true; return; }
-    for (const [k, p] of Object.entries(meta.points[d.type])) if (p.history) option(sel, k, p.label + (p.unit ? " (" + p.unit + ")" : ""));
+    if (this.plant()) for (const [k, t] of PLANT_FIGURES) option(sel, k, t);
+    else if (!d) { noData($("#e-day-chart"), "No device keeps values for charts."); $("#e-day-csv").hidden = true; return; }
+    else for (const [k, p] of Object.entries(meta.points[d.type])) if (p.history) option(sel, k, p.label + (p.unit ? " (" + p.unit + ")" : ""));
     if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;
     this.day();
   },
+  plant() { return $("#e-dev").value === "plant"; },
   dev() {
     const [ch, a] = ($("#e-dev").value || "/").split("/").map(Number);
     return (this.devs || []).find((d) => d.channel === ch && d.address === a);
   },
   async day() {
-    const d = this.dev(), pt = $("#e-pt").value, box = $("#e-day-chart");
-    if (!d || !pt || !$("#e-day").value) return;
-    const [t0, t1] = dayRange($("#e-day").value);
-    const q = "/api/history?channel=" + d.channel + "&address=" + d.address + "&point=" + pt + "&from=" + t0 + "&to=" + (t1 - 1);
+    const d = this.dev(), pt = $("#e-pt").value, box = $("#e-day-chart"), whole = this.plant();
+    if (!(d || whole) || !pt || !$("#e-day").value) return;
+    const [t0, t1] = dayRange($("#e-day").value), span = "&from=" + t0 + "&to=" + (t1 - 1);
+    const q = whole ? "/api/history/plant?figure=" + pt + span
+      : "/api/history?channel=" + d.channel + "&address=" + d.address + "&point=" + pt + span;
     $("#e-day-csv").href = q + "&format=csv"; $("#e-day-csv").hidden = false;
     try {
       const r = await api("GET", q);
       this.last = () => lineChart(box, r.points, t0, t1, r.unit || (pointInfo(d.type, pt) || {}).unit);
+      $("#e-day-csv").hidden = !r.points.length;
       this.last();
     } catch (e) { if (e.status === 401) fail(e); else noData(box, e.message); }
   },
@@ -138,6 +146,7 @@ V.energy = {
     sel.textContent = "";
     for (const k of names) option(sel, k, counterLabel(k));
     if (keep && names.has(keep)) sel.value = keep;
+    else if (names.has("pv_energy_total")) sel.value = "pv_energy_total";  // what a plant's owner asks first
     this.bars();
   },
   bars() {

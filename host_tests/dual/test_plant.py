@@ -16,13 +16,7 @@ def _device(dtype, channel, address, model=None, values=None):
     d = Device({"type": dtype, "channel": channel, "address": address}, m)
     d.model = model
     for name, v in (values or {}).items():
-        pt = m.point(name)
-        at = m.offset(pt)
-        if pt.type == "f32":
-            raw = struct.pack(">f", v / pt.scale)
-        else:
-            raw = struct.pack(">h" if pt.type == "i16" else ">H", int(round(v / pt.scale)))
-        d.raw[at : at + len(raw)] = raw
+        _set(d, name, v)
     d.online, d.good_polls = True, 1
     from firmware.compat import ticks_ms
     d.last_seen_ms = ticks_ms()
@@ -60,3 +54,39 @@ def test_energy_today_from_the_history_by_role_never_twice():
         "battery_charge_kwh": 4.0, "battery_discharge_kwh": 2.5}  # the grid's from the meter, not the inverter
     assert plant.energy([hps], today[:1])["grid_import_kwh"] == 3.0  # no meter: the inverter's
     assert set(plant.energy([], []).values()) == {None}
+
+
+def test_a_plant_figure_over_a_day_from_the_history():
+    from support import tmpdir
+
+    from firmware.history import History
+    from firmware.log import Log
+
+    h = History(tmpdir(), MAPS, Log(echo=False))
+    t0 = 20000 * 86400 + 8 * 3600  # 08:00 of a day
+    hps = _device("atess_inverter", 1, 1, "HPS")
+    pbd = _device("atess_inverter", 1, 2, "PBD")
+    meter = _device("chint_dtsu666", 3, 21)
+    for k in range(4):  # four slots; the PBD misses the third
+        for d, name, v in ((hps, "pv1_power", 3.0 + k), (pbd, "pv1_power", 1.0), (meter, "active_power", -400.0),
+                           (hps, "battery_soc", 80), (pbd, "battery_soc", 90)):
+            _set(d, name, v)
+        h.record(t0 + k * 300, [hps, meter] + ([] if k == 2 else [pbd]))
+    pv = list(plant.series(h, [hps, pbd, meter], "pv_kw", t0, t0 + 3600))
+    assert pv == [(t0, 4.0), (t0 + 300, 5.0), (t0 + 600, 5.0), (t0 + 900, 7.0)], pv  # 08:10: the HPS alone
+    assert list(plant.series(h, [hps, pbd, meter], "grid_kw", t0, t0 + 3600))[0] == (t0, -0.4)  # W made kW
+    assert list(plant.series(h, [hps, pbd, meter], "battery_soc", t0, t0 + 3600))[0] == (t0, 85.0)  # the mean
+    assert list(plant.series(h, [hps, pbd, meter], "load_kw", t0, t0 + 3600)) == [(t0 + k * 300, 0.0) for k in range(4)]
+    assert list(plant.series(h, [meter], "pv_kw", t0, t0 + 3600)) == []  # no device has the role
+    assert list(plant.series(h, [hps], "pv_kw", t0 + 301, t0 + 899)) == [(t0 + 600, 5.0)]  # within the span only
+
+
+def _set(d, name, v):
+    """Point ``name`` of ``d`` holds ``v`` (in its unit), as raw registers, as a poll leaves it."""
+    pt = d.map.point(name)
+    at = d.map.offset(pt)
+    if pt.type == "f32":
+        raw = struct.pack(">f", v / pt.scale)
+    else:
+        raw = struct.pack(">h" if pt.type == "i16" else ">H", int(round(v / pt.scale)))
+    d.raw[at : at + len(raw)] = raw
