@@ -6,9 +6,7 @@ Run: ``python -m bench.history`` (part of ``make bench``).
 """
 
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,8 +18,7 @@ from firmware import devicemap  # noqa: E402 - needs the shims
 from firmware.history import DAY_S, SLOT_S, History, main_points  # noqa: E402
 from firmware.log import Log  # noqa: E402
 from firmware.poller import Device  # noqa: E402
-from tools.sim.broker import free_port  # noqa: E402
-from tools.sim.client import Client  # noqa: E402
+from tools.sim.client import logged_in_sim  # noqa: E402
 from tools.sim.plant import default_layout  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -69,20 +66,13 @@ def _times(client, path, n=20):
 
 
 def main():
-    port = free_port()
     now = int(time.time())
     with tempfile.TemporaryDirectory() as d:
         os.makedirs(os.path.join(d, "flash"))
         t0 = time.perf_counter()
         slots = seed(os.path.join(d, "flash"), now)
         print("history: %d slots of 6 devices seeded in %.1f s" % (slots, time.perf_counter() - t0))
-        sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", d,
-                                "--http-port", str(port), "--time", str(now)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            client = Client(port, PASSWORD)
-            client.wait_up(30, sim)
-            client.login()
+        with logged_in_sim(d, PASSWORD, "--time", str(now)) as client:
             deadline = time.monotonic() + 30
             while client.req("GET", "/api/status")[0]["clock"].get("synced") is not True:
                 if time.monotonic() > deadline:
@@ -95,12 +85,10 @@ def main():
             day = "/api/history?channel=1&address=1&point=battery_soc&from=%d&to=%d" % (now - DAY_S, now)
             for name, path in (("a day of one value (288 points)", day),
                                ("30 days of the plant's energy", "/api/energy"),
-                               ("a day of one value as CSV", day + "&format=csv")):
+                               ("a day of one value as CSV", day + "&format=csv"),
+                               ("a day of the plant's PV power", "/api/history/plant?figure=pv_kw")):
                 p50, p95, size = _times(client, path)
                 print("GET %s: p50 %.1f ms, p95 %.1f ms, %d bytes" % (name, p50, p95, size))
-        finally:
-            sim.send_signal(signal.SIGINT)
-            sim.wait(20)
 
 
 if __name__ == "__main__":

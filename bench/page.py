@@ -7,15 +7,12 @@ Run: ``python -m bench.page`` (part of ``make bench``).
 
 import gzip
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-from tools.sim.broker import free_port
-from tools.sim.client import Client
+from tools.sim.client import logged_in_sim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "bench-password-1"
@@ -63,26 +60,15 @@ def main():
     for name, raw, gz in rows:
         print("page file %-11s %6d bytes, %5d gzipped" % (name, raw, gz))
     print("the page: %d bytes, %d gzipped (bar: 80 KB gzipped)" % (sum(r[1] for r in rows), sum(r[2] for r in rows)))
-    port = free_port()
-    with tempfile.TemporaryDirectory() as d:
-        sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "run.py"), "--run-dir", d,
-                                "--http-port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            client = Client(port, PASSWORD)
-            client.wait_up(30, sim)
-            client.login()
-            deadline = time.monotonic() + 30
-            while client.req("GET", "/api/status")[0]["devices"]["communicating"] < 6:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            times = first_render(port, client.cookie)
-            print("dashboard's first full render (unix-port logger, 6 devices, Chromium at 390 px, %d fresh tabs): "
-                  "median %.0f ms, min %.0f, max %.0f" % (len(times), statistics.median(times), min(times), max(times)))
-        finally:
-            sim.send_signal(signal.SIGINT)
-            sim.wait(20)
+    with tempfile.TemporaryDirectory() as d, logged_in_sim(d, PASSWORD) as client:
+        deadline = time.monotonic() + 30
+        while client.req("GET", "/api/status")[0]["devices"]["communicating"] < 6:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        times = first_render(client.port, client.cookie)
+        print("dashboard's first full render (unix-port logger, 6 devices, Chromium at 390 px, %d fresh tabs): "
+              "median %.0f ms, min %.0f, max %.0f" % (len(times), statistics.median(times), min(times), max(times)))
 
 
 if __name__ == "__main__":

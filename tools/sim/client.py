@@ -3,7 +3,12 @@ its own password at the first login), and reads the JSON API on loopback."""
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 
 
 class Client:
@@ -57,3 +62,23 @@ class Client:
                 if time.monotonic() - t0 > timeout_s or (proc is not None and proc.poll() is not None):
                     raise RuntimeError("the firmware did not start")
                 time.sleep(0.1)
+
+
+@contextmanager
+def logged_in_sim(run_dir, password, *args):
+    """``tools/sim/run.py`` in ``run_dir`` on a free port (``args``: more of its options), and a
+    Client logged in to it; stopped at the end as Ctrl-C stops it."""
+    from tools.sim.broker import free_port
+
+    client = Client(free_port(), password)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sim = subprocess.Popen([sys.executable, os.path.join(root, "tools", "sim", "run.py"), "--run-dir", run_dir,
+                            "--http-port", str(client.port)] + list(args), cwd=root,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client.wait_up(30, sim)
+        client.login()
+        yield client
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(20)
