@@ -26,6 +26,7 @@ Prints the figures and a verdict; exit status 0 when the run passed.
 
 import argparse
 import functools
+import http.client
 import json
 import os
 import re
@@ -170,10 +171,11 @@ def soak(heap, duration, outage, interval, every=5.0, code=None, quiet=False, sw
 
         def ask(path):
             """GETs ``path``: (reply, ms), or (None, None) after an error reply (a 500 after a
-            MemoryError), which is counted and the run goes on."""
+            MemoryError) or a reply cut short (a MemoryError while it was being sent), which is
+            counted and the run goes on."""
             try:
                 return client.req("GET", path)
-            except RuntimeError as exc:
+            except (RuntimeError, ValueError, http.client.HTTPException) as exc:
                 failed.append("%.0f s: %s" % (time.monotonic() - t0, exc))
                 say("  %4.0f s: %s" % (time.monotonic() - t0, exc))
                 return None, None
