@@ -336,7 +336,7 @@ def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
     """The page's upgrade form: a truncated bundle shows the refusal, a good one is tried."""
     exe = require_tool("chromium")
     sync_api = require_module("playwright.sync_api")
-    from test_web_browser import CHROMIUM_ARGS, shot
+    from test_web_browser import CHROMIUM_ARGS, first_login, shot
 
     bundle = builds["good"] / ("enerlog-%s.bundle" % GOOD)
     cut = tmp_path / ("enerlog-%s-cut.bundle" % GOOD)
@@ -347,13 +347,7 @@ def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(board.base + "/#settings", wait_until="load")
-        page.fill("#login [name=user]", "admin")
-        page.fill("#login [name=password]", "admin")
-        page.click("#login button")
-        page.locator("#newpw").wait_for()
-        page.fill("#newpw [name=old]", "admin")
-        page.fill("#newpw [name=new]", TEST_PASSWORD)
-        page.click("#newpw button")
+        first_login(page, TEST_PASSWORD)
         page.locator("#app").wait_for()
         sync_api.expect(page.locator("#upinfo")).to_contain_text("Running version 0.1.0", timeout=10000)
         page.set_input_files("#upg [name=bundle]", str(cut))

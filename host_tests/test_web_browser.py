@@ -99,12 +99,7 @@ def test_wrong_password_says_so_then_the_factory_login_asks_a_new_one(env):
     in_viewport(err)
     assert "Session" not in page.inner_text("body")
     shot(page, "login")
-    page.fill("#login [name=password]", "admin")
-    page.click("#login button")
-    page.locator("#newpw").wait_for()
-    page.fill("#newpw [name=old]", "admin")
-    page.fill("#newpw [name=new]", NEW_PASSWORD)
-    page.click("#newpw button")
+    first_login(page, NEW_PASSWORD)
     expect(page.locator("#tabs a.on")).to_have_text("Dashboard")
     assert page.url.endswith("/") or page.url.endswith("#dashboard")
 
@@ -354,13 +349,7 @@ def test_restart_back_to_the_login(env):
     After the fault test: a fault that began while the firmware was down is no change it saw."""
     sim, br = env
     expect = br.sync_api.expect
-    dialogs = []
-    page = br.page(390, 844, _session(sim))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
-    page.goto(sim.url("/#settings"))
-    expect(page.locator("#upinfo")).to_contain_text("Running version", timeout=10000)
-    page.click("#restart")
-    expect(page.locator("#wait-title")).to_have_text("Restarting, wait...")
+    page, dialogs = _clicked_in_settings(env, (390, 844), "#restart", "Restarting, wait...")
     expect(page.locator("#wait-bar")).to_be_visible()
     no_sideways_scroll(page)
     shot(page, "restarting")
@@ -378,13 +367,7 @@ def test_factory_reset_back_to_the_login_with_the_factory_password(env):
     """Last in the file: the reset clears the settings (the plant's devices too) and the data."""
     sim, br = env
     expect = br.sync_api.expect
-    dialogs = []
-    page = br.page(1280, 800, _session(sim))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
-    page.goto(sim.url("/#settings"))
-    expect(page.locator("#upinfo")).to_contain_text("Running version", timeout=10000)
-    page.click("#factory")
-    expect(page.locator("#wait-title")).to_have_text("Factory reset: restarting, wait...")
+    page, dialogs = _clicked_in_settings(env, (1280, 800), "#factory", "Factory reset: restarting, wait...")
     note = page.locator("#login .fok")
     expect(note).to_have_text("The logger was reset to the factory settings. Log in with the factory password "
                               "(admin / admin).", timeout=40000)
@@ -397,10 +380,33 @@ def test_factory_reset_back_to_the_login_with_the_factory_password(env):
     page.close()
 
 
+def _clicked_in_settings(env, size, button, title):
+    """A logged-in Settings view at ``size`` with ``button`` clicked, its confirm accepted, and the
+    wait screen showing ``title``: (page, the confirms' texts)."""
+    sim, br = env
+    dialogs = []
+    page = br.page(size[0], size[1], _session(sim))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.goto(sim.url("/#settings"))
+    br.sync_api.expect(page.locator("#upinfo")).to_contain_text("Running version", timeout=10000)
+    page.click(button)
+    br.sync_api.expect(page.locator("#wait-title")).to_have_text(title)
+    return page, dialogs
+
+
 def _log_in(page, password):
     page.fill("#login [name=user]", "admin")
     page.fill("#login [name=password]", password)
     page.click("#login button")
+
+
+def first_login(page, new_password):
+    """The factory login (admin / admin) on the page, then the new password it asks for."""
+    _log_in(page, "admin")
+    page.locator("#newpw").wait_for()
+    page.fill("#newpw [name=old]", "admin")
+    page.fill("#newpw [name=new]", new_password)
+    page.click("#newpw button")
 
 
 def _session(sim):
@@ -409,4 +415,5 @@ def _session(sim):
     return headers["Set-Cookie"].split(";")[0].split("=", 1)[1] if status == 200 else _logged_in(sim)
 
 
-__all__ = ["Browser", "CHROMIUM_ARGS", "SHOTS", "SIZES", "in_viewport", "no_sideways_scroll", "shot", "_logged_in"]
+__all__ = ["Browser", "CHROMIUM_ARGS", "SHOTS", "SIZES", "first_login", "in_viewport", "no_sideways_scroll", "shot",
+           "_logged_in"]
