@@ -1,22 +1,16 @@
 """Settings' Scan button and Add per found device, in Chromium against the real firmware under
 the unix port with the sim's plant (pymodbus)."""
 
-from conftest import require_module, require_tool
-from test_web_api import Sim, _logged_in
-from test_web_browser import Browser, no_sideways_scroll, shot
+from conftest import require_module
+from test_web_browser import browser_on_sim, no_sideways_scroll, shot
 
 
 def test_scan_button_adds_a_found_device(tmp_path):
-    require_tool("chromium")
     expect = require_module("playwright.sync_api").expect
-    sim = Sim(tmp_path)
-    br = None
-    try:
-        cookie = _logged_in(sim)
+    with browser_on_sim(tmp_path) as (sim, br, cookie):
         # the plant's BCU at 11 on RS485-2 is there but not configured: the scan finds it
         assert sim.req("DELETE", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11},
                        cookie=cookie)[0] == 200
-        br = Browser(sim)
         page = br.page(1280, 800, cookie)
         page.goto(sim.url("/#settings"))
         page.click("#scan button[data-ch='2']")
@@ -34,9 +28,3 @@ def test_scan_button_adds_a_found_device(tmp_path):
         expect(found.nth(0)).to_contain_text(" added", timeout=5000)
         page.goto(sim.url("/#devices"))
         expect(page.locator("#cards .card[data-address='11'] .age")).to_contain_text("Read", timeout=20000)
-    finally:
-        if br:
-            br.close()
-        out = sim.stop()
-    assert "Traceback" not in out, out
-    assert not br.errors, br.errors

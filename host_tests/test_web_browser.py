@@ -14,6 +14,7 @@ Screenshots: artifacts/page/<view>-<width>.png.
 import os
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from conftest import ROOT, free_port, require_module, require_tool
@@ -26,6 +27,25 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SHOTS = os.path.join(ROOT, "artifacts", "page")
 SIZES = ((390, 844), (1280, 800))
 VIEWS = ("dashboard", "devices", "device/1/2", "energy", "log", "settings")
+
+
+@contextmanager
+def browser_on_sim(tmp_path):
+    """A sim in ``tmp_path``, a session on it and one Chromium: (sim, browser, cookie); at the end
+    the firmware printed no traceback and no page had a script error."""
+    require_tool("chromium")
+    sim = Sim(tmp_path)
+    br = None
+    try:
+        cookie = _logged_in(sim)
+        br = Browser(sim)
+        yield sim, br, cookie
+    finally:
+        if br:
+            br.close()
+        out = sim.stop()
+    assert "Traceback" not in out, out
+    assert not br.errors, br.errors
 
 
 class Browser:
@@ -415,5 +435,5 @@ def _session(sim):
     return headers["Set-Cookie"].split(";")[0].split("=", 1)[1] if status == 200 else _logged_in(sim)
 
 
-__all__ = ["Browser", "CHROMIUM_ARGS", "SHOTS", "SIZES", "first_login", "in_viewport", "no_sideways_scroll", "shot",
-           "_logged_in"]
+__all__ = ["Browser", "CHROMIUM_ARGS", "SHOTS", "SIZES", "browser_on_sim", "first_login", "in_viewport",
+           "no_sideways_scroll", "shot", "_logged_in"]

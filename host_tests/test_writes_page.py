@@ -6,19 +6,13 @@ read back; what the slave took is read from its own record (run/plant-writes.jso
 import json
 import os
 
-from conftest import require_module, require_tool
-from test_web_api import Sim, _logged_in
-from test_web_browser import Browser, in_viewport, no_sideways_scroll, shot
+from conftest import require_module
+from test_web_browser import browser_on_sim, in_viewport, no_sideways_scroll, shot
 
 
 def test_a_devices_settings_shown_refused_and_written_in_its_detail_view(tmp_path):
-    require_tool("chromium")
     expect = require_module("playwright.sync_api").expect
-    sim = Sim(tmp_path)
-    br = None
-    try:
-        cookie = _logged_in(sim)
-        br = Browser(sim)
+    with browser_on_sim(tmp_path) as (sim, br, cookie):
         page = br.page(390, 844, cookie)
         page.goto(sim.url("/#devices"))
         card = page.locator("#cards .card[data-address='2']")
@@ -45,9 +39,3 @@ def test_a_devices_settings_shown_refused_and_written_in_its_detail_view(tmp_pat
         assert "discharge_cutoff_soc" not in page.inner_text("#d-settings")
         no_sideways_scroll(page)
         shot(page, "device-settings")
-    finally:
-        if br:
-            br.close()
-        out = sim.stop()
-    assert "Traceback" not in out, out
-    assert not br.errors, br.errors
