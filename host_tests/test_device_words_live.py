@@ -144,3 +144,20 @@ def test_a_factory_reset_clears_the_log_and_is_its_first_event(sim):
     assert oldest["seq"] > before and oldest["kind"] == "settings" and oldest["level"] == "warning"
     assert not [e for e in events if e["kind"] == "offline"], events  # the earlier events are gone
     assert any(e["kind"] == "start" for e in events), events
+
+
+def test_the_plants_series_names_its_figure_and_refuses_bad_arguments_in_words(sim):
+    got = _get(sim, "/api/history/plant?figure=pv_kw")
+    assert (got["figure"], got["label"], got["unit"]) == ("pv_kw", "PV power", "kW"), got
+    assert all(len(p) == 2 and p[0] % 300 == 0 for p in got["points"]), got  # 5-minute slots (none before a mark)
+    now = int(time.time())  # the sim's time server gives the PC's time
+    figures = "The figure must be one of battery_kw, battery_soc, grid_kw, load_kw, pv_kw"
+    span = "The start must come before the end, at most 2 days earlier"
+    for path, field, words in (
+            ("/api/history/plant", "figure", figures),
+            ("/api/history/plant?figure=pv_power", "figure", figures),
+            ("/api/history/plant?figure=pv_kw&from=x", "from", "The start time must be a whole number from 0 to"),
+            ("/api/history/plant?figure=pv_kw&from=%d&to=%d" % (now - 3 * 86400, now), "from", span),
+            ("/api/history/plant?figure=pv_kw&from=%d&to=%d" % (now, now - 60), "from", span)):
+        body = _get(sim, path, 400)
+        assert body["field"] == field and body["error"].startswith(words), (path, body)
