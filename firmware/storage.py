@@ -59,12 +59,13 @@ class Storage:
             n += store.size()
         return n
 
-    def budgets(self):
-        """{name: bytes} for every share: its part of (free + held - reserve)."""
+    def budgets(self, shares=None):
+        """{name: bytes} for every share (``shares``, else the ones in force): its part of (free +
+        held - reserve)."""
         pool = self.space()[1] + self.held() - self.reserve
         pool = pool if pool > 0 else 0
         out = {}
-        for name, percent in self.shares:
+        for name, percent in shares or self.shares:
             b = pool * percent // 100
             out[name] = b if b > MIN_BUDGET else MIN_BUDGET
         return out
@@ -84,7 +85,8 @@ class Storage:
     def share_refusal(self, name, percent, taker="upload_queue"):
         """Why giving share ``name`` ``percent`` (taken from or given back to ``taker``) would lose
         data, in words, or None: a store never loses what it holds to a settings change."""
-        for store_name, budget in self._budgets_with(name, percent, taker).items():
+        budgets = self._capped(self.budgets(self._shares_with(name, percent, taker)))
+        for store_name, budget in budgets.items():
             store = self._stores.get(store_name)
             if store is not None and store.size() > budget:
                 return ("the %s holds %d KB now, more than the %d KB it would keep; wait until it is "
@@ -110,14 +112,6 @@ class Storage:
         if percent < 0 or left < 0:
             raise ValueError("a share of %d %% leaves the %s nothing" % (percent, taker))
         return tuple((n, percent if n == name else left if n == taker else p) for n, p in self.shares)
-
-    def _budgets_with(self, name, percent, taker):
-        keep = self.shares
-        self.shares = self._shares_with(name, percent, taker)
-        try:
-            return self._capped(self.budgets())
-        finally:
-            self.shares = keep
 
     def _capped(self, budgets):
         for name, cap in self._caps.items():

@@ -23,6 +23,7 @@ from firmware.api.settings import section_routes
 from firmware.clock import iso
 from firmware.devicemap import json_value
 from firmware.history import DAY_S
+from firmware.settings import apply
 
 MAX_SERIES_S = 31 * DAY_S
 MAX_ENERGY_DAYS = 400
@@ -107,11 +108,10 @@ def routes(app, logger):
 
     def share_check(body):
         """A bigger history share must not cost records still waiting for the server."""
-        percent = body.get("share_percent")
-        if isinstance(percent, int) and not isinstance(percent, bool) and 5 <= percent <= 70:
-            said = logger.storage.share_refusal("history", percent)
-            if said:
-                raise ApiError(409, said[0].upper() + said[1:], "share_percent")
+        new = apply("history", logger.settings.get("history"), body)  # the settings' own rules first (400)
+        said = logger.storage.share_refusal("history", new["share_percent"])
+        if said:
+            raise ApiError(409, said[0].upper() + said[1:], "share_percent")
 
     section_routes(app, logger.settings, "history", check=share_check)  # the history's share of the flash
 
