@@ -73,6 +73,11 @@ def raw_of(pt, value):
     return r & 0xFFFF
 
 
+def _loggable(value):
+    """A value asked for, as the audit log keeps it: a finite number, else None (no NaN in its JSON)."""
+    return value if isinstance(value, (int, float)) and -1e12 < value < 1e12 else None
+
+
 def writable_point(dmap, model, pt):
     """Why ``pt`` cannot be written on a device of ``model`` (a WriteError), or None."""
     if pt is None or not pt.writable:
@@ -189,8 +194,7 @@ class Governor:
     async def set(self, channel, address, name, value, who):
         """Writes ``value`` (in the point's unit) to point ``name`` of the device at
         ``channel``/``address``: ``{"old", "value" (read back), "written", "unit", ...}``."""
-        finite = isinstance(value, (int, float)) and -1e12 < value < 1e12  # no NaN in the log's JSON
-        entry = {"who": who, "channel": channel, "address": address, "point": name, "new": value if finite else None}
+        entry = {"who": who, "channel": channel, "address": address, "point": name, "new": _loggable(value)}
         async with self._lock:
             try:
                 device = self.device(channel, address)
@@ -232,7 +236,7 @@ class Governor:
         """A write that never reached the governor because its way in is off, kept in the audit
         log as every refusal is (at most so many a minute): who tried, and what."""
         entry = {"who": who, "channel": channel, "address": address, "point": point, "register": register,
-                 "new": value if isinstance(value, (int, float)) and -1e12 < value < 1e12 else None}
+                 "new": _loggable(value)}
         self._record(entry, PATH_OFF, message)
 
     def _record(self, entry, result, message=None):
