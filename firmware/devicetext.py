@@ -12,10 +12,15 @@ from firmware.compat import ticks_diff, ticks_ms
 from firmware.rs485 import label as channel_label
 
 
+def type_name(d):
+    """The device's type in the manual's words ("ATESS Inverter"); its id when no map knows it."""
+    return d.map.label if d.map else d.type
+
+
 def name(d):
     """"ATESS Inverter HPS, RS485-1 address 1": the device's type, model and place."""
-    what = d.map.label if d.map else d.type
-    return "%s%s, %s address %d" % (what, " " + d.model if d.model else "", channel_label(d.channel), d.address)
+    return "%s%s, %s address %d" % (type_name(d), " " + d.model if d.model else "", channel_label(d.channel),
+                                    d.address)
 
 
 def reason(last_error):

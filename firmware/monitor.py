@@ -88,7 +88,7 @@ class Monitor:
         now = ticks_ms()
         entry = d.as_dict(now, p.interval_ms)
         q = entry["quality"]  # one read: its values share its age and quality
-        entry["type_name"] = d.map.label if d.map else d.type
+        entry["type_name"] = devicetext.type_name(d)
         entry["name"] = devicetext.name(d)
         entry["state"] = devicetext.state(d, self.clock, now)
         entry["faults"] = devicetext.faults(d)

@@ -23,7 +23,7 @@ A refusal is a ``WriteError`` whose ``code`` decides the web answer's status
 
 import asyncio
 
-from firmware import devicemap
+from firmware import devicemap, devicetext
 from firmware.compat import ticks_diff, ticks_ms
 from firmware.errors import SettingsError
 from firmware.modbus.errors import ExceptionReply, ModbusError
@@ -131,7 +131,7 @@ class Governor:
             if pt.writable and pt.address == register:
                 return self.point(device, pt.name)
         raise WriteError("register", "register %d is not a setting the %s lets the logger write"
-                         % (register, device.map.label if device.map else device.type), NOT_WRITABLE)
+                         % (register, devicetext.type_name(device)), NOT_WRITABLE)
 
     def check(self, device, pt, raw):
         """WriteError unless ``raw`` may be written to ``pt`` of ``device`` now (limits, interval)."""
