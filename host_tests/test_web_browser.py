@@ -313,6 +313,23 @@ def test_a_401_on_a_logged_in_view_means_the_session_ended(env):
     page.close()
 
 
+def test_an_answer_cut_short_says_the_logger_is_gone_without_a_script_error(env):
+    """A restart can cut an answer short: a 200 whose JSON ends mid-way (CI caught the dashboard
+    reading a field of it). Chromium gets such an answer from the route, as a logger dying
+    mid-answer would send it; the page says the logger does not answer."""
+    sim, br = env
+    expect = br.sync_api.expect
+    errors = len(br.errors)
+    page = br.page(390, 844, _session(sim))
+    page.route("**/api/status", lambda route: route.fulfill(
+        status=200, content_type="application/json", body='{"uplink": {"serv'))
+    page.goto(sim.url("/#dashboard"))
+    expect(page.locator("#msg")).to_have_text("The logger does not answer: check its network connection.",
+                                              timeout=10000)
+    assert br.errors[errors:] == []
+    page.close()
+
+
 def test_the_server_is_never_shown_before_it_is_known(env):
     """Issue 19: "Server: none (uploads off)" showed until the settings loaded. Every text the
     dashboard's server line ever had is recorded from the first render on."""

@@ -57,6 +57,8 @@ async function api(method, path, body, raw) {
   if ($("#msg").textContent === LOST) say(""); // it answers again
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
+  // every answer is JSON: one cut short means the logger went away mid-answer (a restart)
+  if (r.ok && data === null) throw new ApiErr(0, LOST);
   if (!r.ok) throw new ApiErr(r.status, words(data && data.error ? data.error : "The logger answered " + r.status), data && data.field);
   return data;
 }
