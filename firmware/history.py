@@ -95,6 +95,11 @@ def main_points(dmap, model):
     return [pt for pt in dmap.polled(model) if pt.main]
 
 
+def _counters(d, dmap, pts):
+    """The energy counters (kWh) of device ``d`` among its main values ``pts``, as it holds them."""
+    return [devicemap.decode(pt, d.raw, dmap.offset(pt)) for pt in pts if pt.unit == "kWh"]
+
+
 def _year(day):
     return int(iso(day * DAY_S)[:4])
 
@@ -251,7 +256,7 @@ class History:
             self.log.warning("history: %s keeps too many main values to record" % key)
             return
         out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, f.type_index(key, out)) + raw)
-        values = [devicemap.decode(pt, d.raw, dmap.offset(pt)) for pt in pts if pt.unit == "kWh"]
+        values = _counters(d, dmap, pts)
         if values:
             k = (d.channel, d.address)
             if k not in self._first or self._first[k][0] != key:
@@ -343,9 +348,11 @@ class History:
             at += 2 * pt.regs
         return None
 
-    def energy(self, day0, day1, channel=None, address=None):
+    def energy(self, day0, day1, channel=None, address=None, devices=None):
         """Yields (day, channel, address, {counter: kWh}) for the days ``day0``..``day1`` (days
-        since 1970): finished days from the year files, today's so far from memory."""
+        since 1970): finished days from the year files, today's so far from memory. ``devices``
+        (the devices now; only while the clock is on the history's day): today's energy counts up
+        to their live counters, not only to the last 5-minute mark."""
         for year in range(_year(day0), _year(day1) + 1):
             for types, p in typed(self.dir + "/e%d.h" % year):
                 if p[:1] != b"E":
@@ -354,11 +361,22 @@ class History:
                 if day0 <= day <= day1 and channel in (None, ch) and address in (None, addr):
                     yield day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])
         if self._day is not None and day0 <= self._day <= day1:
+            live = self._live(devices or ())
             for k, (key, first) in sorted(self._first.items()):
                 if channel in (None, k[0]) and address in (None, k[1]):
-                    last = self._last.get(k, first)
+                    last = live.get((k, key)) or self._last.get(k, first)
                     deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
                     yield self._day, k[0], k[1], self._named(key, deltas)
+
+    def _live(self, devices):
+        """{((channel, address), "type/model"): energy counters} of the devices read now."""
+        out = {}
+        for d in devices:
+            if d.online and d.good_polls and d.map and (d.channel, d.address) in self._first:
+                key = "%s/%s" % (d.type, d.model or "")
+                dmap, pts = self.points_of(key)
+                out[(d.channel, d.address), key] = _counters(d, dmap, pts)
+        return out
 
     def _named(self, key, packed):
         names = [pt.name for pt in self.points_of(key or "")[1] if pt.unit == "kWh"]

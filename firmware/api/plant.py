@@ -2,7 +2,7 @@
 (firmware/plant.py): ``{"pv_kw", "battery_kw", "battery_soc", "grid_kw", "load_kw", "energy_today":
 {"pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "battery_charge_kwh",
 "battery_discharge_kwh"}, "quality"}``; a figure no live device reports is null, energy today is
-null while the clock is not set."""
+null while the clock is not set, and counts up to the devices' live counters."""
 
 from firmware import plant
 from firmware.history import DAY_S
@@ -16,7 +16,7 @@ def routes(app, logger):
         devices = logger.monitor.all_devices()
         out, quality = plant.powers(devices)
         t = logger.clock.time()
-        today = [] if t is None else list(logger.history.energy(t // DAY_S, t // DAY_S))
+        today = [] if t is None else list(logger.history.energy(t // DAY_S, t // DAY_S, devices=devices))
         out["energy_today"] = plant.energy(devices, today)
         out["quality"] = quality
         return out

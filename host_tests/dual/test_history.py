@@ -114,6 +114,24 @@ def test_todays_energy_is_there_at_once_after_a_restart():
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 6.0)]
 
 
+def test_todays_energy_counts_up_to_the_live_counters_between_marks():
+    h = _history(tmpdir())
+    inv = _device("atess_inverter", 1, 1, "HPS")
+    other = _device("atess_inverter", 1, 2, "PCS")  # read now, but never recorded today: not counted
+    _set(inv, "pv_energy_total", 10000)
+    h.record(T0 + 8 * 3600, [inv])
+    _set(inv, "pv_energy_total", 10012)  # 1.2 kWh more at 08:03, before the next mark
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 0.0)]  # the marks alone
+    assert _pv(h.energy(DAY, DAY, devices=[inv, other])) == [(DAY, 1, 1, 1.2)]
+    inv.online = False  # offline: its last mark counts, not a value it no longer reads
+    assert _pv(h.energy(DAY, DAY, devices=[inv])) == [(DAY, 1, 1, 0.0)]
+    inv.online, inv.model = True, "PCS"  # another model at that place now: not its counters
+    assert _pv(h.energy(DAY, DAY, devices=[inv])) == [(DAY, 1, 1, 0.0)]
+    inv.model = "HPS"
+    h.record(T0 + 8 * 3600 + 300, [inv])  # the mark's figure is the live one it replaced
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 1.2)]
+
+
 def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
     root = tmpdir()
     h = _history(root)
