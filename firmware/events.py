@@ -4,6 +4,7 @@ device's map), settings saved (which section, from where), the logger's start (w
 cause) and a factory reset."""
 
 from firmware import devicetext
+from firmware.poller import serial_problem
 from firmware.rs485 import CHANNELS, label, section
 
 # A settings section in words (the page's names for its forms).
@@ -60,7 +61,11 @@ class Events:
         """A device went online or offline (the poller's ``on_change``)."""
         if fields["event"] == "online":
             serial = fields.get("serial")
-            self._device(d, "online", "info", "Came online" + (", serial number %s" % serial if serial else ""))
+            bad = serial and serial_problem(serial)
+            text = "Came online" + (", serial number %s" % serial if serial else "")
+            if bad:  # manual 6.2: the server does not take a device with an illegal serial number
+                text += " (not valid: %s; the server may not show this device)" % bad
+            self._device(d, "online", "warning" if bad else "info", text)
         else:
             what, why = devicetext.reason(fields.get("reason"))
             text = "Went offline: %s" % what.lower() + (" (%s)" % why if why else "")

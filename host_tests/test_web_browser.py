@@ -95,6 +95,7 @@ def env(tmp_path_factory):
     now = int(time.time())
     os.makedirs(str(run / "flash"))
     seed(str(run / "flash"), now, days=3)  # two whole days and today
+    (run / "plant-serial").write_text("3 ATS-01 BAD\n")  # the PBD's serial number is not legal (manual 6.2)
     sim = Sim(run, args=["--time", str(now)])
     br = Browser(sim)
     try:
@@ -140,6 +141,9 @@ def test_every_view_at_phone_and_desktop_width(env):
             if view == "devices":
                 expect(page.locator("#cards .card")).to_have_count(6, timeout=10000)
                 expect(page.locator("#cards .card[data-address='2'] dl")).to_contain_text("kW")
+                expect(page.locator("#cards .card[data-address='3'] p.err")).to_have_text(
+                    "Serial number ATS-01 BAD is not valid (may hold only letters and digits): "
+                    "the server may not show this device")
             elif view == "device/1/2":
                 expect(page.locator("#d-values td").first).not_to_be_empty(timeout=10000)
                 expect(page.locator("#d-settings form").first).to_be_visible(timeout=15000)

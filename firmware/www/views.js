@@ -90,6 +90,11 @@ function ageLine(d) {
   return "Not live: last read " + ago(d.last_seen_s);
 }
 
+// Manual 6.2: the server does not take a device whose serial number is not 10 letters or digits.
+function serialWarning(d) {
+  return "Serial number " + d.serial + " is not valid (" + d.serial_problem + "): the server may not show this device";
+}
+
 function deviceCard(d) {
   const c = h("a", null, "card dev " + (d.quality === "live" ? "" : "stale"));
   c.href = "#device/" + d.channel + "/" + d.address;
@@ -97,6 +102,7 @@ function deviceCard(d) {
   const s = stateOf(d);
   c.append(h("h2", devName(d)), h("p", s.text, "state " + s.cls));
   if (d.faults && d.faults.length) c.append(h("p", d.faults.join(", "), "err"));
+  if (d.serial_ok === false) c.append(h("p", serialWarning(d), "err"));
   const dl = h("dl", null, "vals");
   for (const [k, v, q] of labelled(d)) dl.append(h("dt", k), h("dd", v, q === "live" ? "" : "stale"));
   c.append(dl, h("p", ageLine(d), "age" + (d.quality === "live" ? "" : " stale")));
@@ -145,7 +151,7 @@ V.device = {
     $("#d-state").textContent = s.text; $("#d-state").className = "state " + s.cls;
     $("#d-faults").textContent = d.faults && d.faults.length ? "Faults: " + d.faults.join(", ") : "";
     rows($("#d-info"), [["Device type", d.type_name || typeName(d.type) || "-"], ["Model", d.model || "-"],
-      ["Serial number", (d.serial || "-") + (d.serial_ok === false ? " (invalid)" : "")], ["Channel", chLabel(d.channel)], ["Address", d.address],
+      ["Serial number", d.serial_ok === false ? serialWarning(d) : d.serial || "-", d.serial_ok === false ? "err" : ""], ["Channel", chLabel(d.channel)], ["Address", d.address],
       ["Values", ageLine(d), d.quality === "live" ? "" : "stale"]]);
     const tb = $("#d-values tbody");
     tb.textContent = "";

@@ -131,6 +131,7 @@ def test_device_changes_in_words():
     ev.point_changed(inv, m.point("fault_word_3"), 0x0100, 0x0001)
     ev.point_changed(inv, m.point("running_state"), 2, 3)
     ev.point_changed(inv, m.point("running_state"), 3, 42)
+    ev.changed(inv, {"event": "online", "serial": "ATS-1"})
     assert store.got == [
         ("online", "info", "Came online, serial number ATS1000001", name),
         ("offline", "warning", "Went offline: no answer (timeout)", name),
@@ -139,6 +140,8 @@ def test_device_changes_in_words():
         ("fault_cleared", "info", "Fault cleared: AC no utility fault", name),
         ("state", "fault", "Running state: Fault (was On-grid)", name),
         ("state", "info", "Running state: Running state 42 (not in the register list) (was Fault)", name),
+        ("online", "warning", "Came online, serial number ATS-1 (not valid: must be 10 characters, has 5; "
+                              "the server may not show this device)", name),
     ], store.got
 
 

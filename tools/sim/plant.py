@@ -9,7 +9,9 @@ firmware's map files, so a map mistake shows up as a wrong value instead of agre
 
 serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
 per line silences those devices (they stop answering) until the line is removed; run/plant-fault
-puts the inverters it lists in fault the same way (running state 3, fault word 3 bit 0). Every write a
+puts the inverters it lists in fault the same way (running state 3, fault word 3 bit 0). A file
+run/plant-serial, read at the start, gives inverters other serial numbers: "address serial" a line
+(an illegal one, for the manual 6.2 case, as a test writes before the sim starts). Every write a
 unit takes is appended to run/plant-writes.jsonl (channel, address, register, values): what the
 slave holds, for a test to check a write against the device and not against the master's word.
 ``Plant(..., faults=...)`` makes units answer with a bad CRC, truncated, or as the wrong unit
@@ -258,12 +260,23 @@ def _addresses(path):
         return set()
 
 
+def _serials(path):
+    """{address: serial number} a plant-serial file gives (none when it is missing)."""
+    try:
+        with open(path) as f:
+            return {int(a): sn.strip() for a, sn in (line.split(None, 1) for line in f if line.strip())}
+    except OSError:
+        return {}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", default="run")
     ap.add_argument("--devices", type=int, default=0, help="size up to 60 (default: one of each kind)")
     args = ap.parse_args(argv)
     layout = full_layout(args.devices) if args.devices else default_layout()
+    serials = _serials(os.path.join(args.run_dir, "plant-serial"))
+    layout = [spec + (serials[spec[1]],) if spec[1] in serials else spec for spec in layout]
     paths = {ch: os.path.join(args.run_dir, "plant-%d" % ch) for ch in (1, 2, 3)}
     plant = Plant(paths, layout, control=os.path.join(args.run_dir, "plant-silent"),
                   writes=os.path.join(args.run_dir, "plant-writes.jsonl"),
