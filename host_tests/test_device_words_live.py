@@ -61,7 +61,7 @@ def test_devices_carry_names_states_and_words(sim):
     soc = pcs["values"]["battery_soc"]
     assert soc["label"] == "Battery SOC" and soc["unit"] == "%" and soc["quality"] == "live", soc
     bcu = devs[(2, 11)]
-    assert bcu["name"] == "BCU Battery, RS485-2 address 11" and bcu["state"] == {"kind": "running", "text": "Full"}
+    assert bcu["name"] == "BCU Battery, RS485-2 address 11" and bcu["state"] == {"kind": "running", "text": "Normal"}
     assert devs[(3, 21)]["state"] == {"kind": "unknown", "text": "Communicating"}  # a meter has no running state
     assert "running_state" not in pcs["values"]  # /api/devices: the main values only
 

@@ -113,11 +113,14 @@ class Unit:
         elif kind in ("bcu_battery", "mbms_battery"):
             hr = self.hr
             hr[0x2100] = _u16(5120 + 30 * math.sin(t / 40))
-            hr[0x2101] = _u16(-150 + 50 * math.sin(t / 20))
+            current = -150 + 50 * math.sin(t / 20)  # 0.1 A, < 0 charging as the inverters' battery power
+            hr[0x2101] = _u16(current)
+            hr[0x2102] = 2 if current < 0 else 1 if current > 0 else 0  # charge indication
             hr[0x2103], hr[0x2104] = _u16(soc), 98
             hr[0x2105], hr[0x2106], hr[0x2107], hr[0x2108] = 7, 3436, 12, 3326
             hr[0x2109], hr[0x210A], hr[0x210B], hr[0x210C] = 3, 331, 9, 250
-            hr[0x210F], hr[0x2110], hr[0x2113] = 1000, 1200, 1
+            hr[0x210F], hr[0x2110] = 1000, 1200
+            hr[0x2113] = 1 if soc >= 100 else 2 if soc <= 0 else 0  # run state: full / empty / normal
         elif kind == "chint_dtsu666":
             power = 3000 + 500 * math.sin(t / 30)  # W
             self.energy += power * dt / 3600000
