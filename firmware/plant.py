@@ -11,7 +11,7 @@ of the devices counted. A figure no device reports is None.
 
 from array import array
 
-from firmware import devicemap
+from firmware import devicemap, devicetext
 from firmware.history import SLOT_S, main_points
 
 POWER = (("pv_power", "pv_kw"), ("battery_power", "battery_kw"), ("grid_power", "grid_kw"),
@@ -74,6 +74,26 @@ def energy(devices, today):
         v = _pick(found[role])
         out[key] = None if v is None else round(v, 3)
     return out
+
+
+KINDS = ("running", "waiting", "fault", "offline", "unknown")
+MAX_ATTENTION = 10  # the devices a dashboard lists by name: the rest are counted
+
+
+def device_states(devices, clock):
+    """The dashboard's device status (manual 5.4): how many devices are in each kind of state, and
+    the ones that need attention (in fault or offline; at most MAX_ATTENTION), with their state
+    and faults in words."""
+    counts = {k: 0 for k in KINDS}
+    attention = []
+    for d in devices:
+        st = devicetext.state(d, clock)
+        counts[st["kind"]] += 1
+        if st["kind"] in ("fault", "offline") and len(attention) < MAX_ATTENTION:
+            attention.append({"channel": d.channel, "address": d.address, "name": devicetext.name(d),
+                              "kind": st["kind"], "text": st["text"], "faults": devicetext.faults(d)})
+    counts["attention"] = attention
+    return counts
 
 
 # A figure's words and unit, for a chart of the plant (the page) and its CSV.

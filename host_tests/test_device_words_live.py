@@ -40,6 +40,7 @@ def test_meta_names_the_types_and_every_point(sim):
     assert meta["type_names"] == TYPE_NAMES and meta["types"] == sorted(TYPE_NAMES)
     inv = meta["points"]["atess_inverter"]
     assert inv["battery_soc"] == {"label": "Battery SOC", "unit": "%", "history": True}
+    assert inv["battery_power"]["role"] == "battery_power"  # its sign said in words on the page
     assert inv["running_state"] == {"label": "Running state", "unit": "", "history": False}
     assert "work_mode" not in inv  # written, not polled
     for points in meta["points"].values():

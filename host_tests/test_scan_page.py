@@ -28,3 +28,19 @@ def test_scan_button_adds_a_found_device(tmp_path):
         expect(found.nth(0)).to_contain_text(" added", timeout=5000)
         page.goto(sim.url("/#devices"))
         expect(page.locator("#cards .card[data-address='11'] .age")).to_contain_text("Read", timeout=20000)
+        # and Delete takes it off again, once the user confirms
+        page.goto(sim.url("/#settings"))
+        form = page.locator("#dev")
+        form.locator("[name=type]").select_option("bcu_battery")
+        form.locator("[name=channel]").select_option("2")
+        form.locator("[name=address]").fill("11")
+        asked = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        form.locator("button[value=del]").click()
+        expect(form.locator("button[value=del]")).to_be_enabled()
+        assert asked == ["Delete the device at RS485-2 address 11? The logger stops reading it."], asked
+        assert any(d["address"] == 11 for d in sim.req("GET", "/api/devices", cookie=cookie)[2]["devices"])
+        page.once("dialog", lambda d: d.accept())
+        form.locator("button[value=del]").click()
+        expect(form.locator(".fok")).to_have_text("Device deleted")
+        assert not any(d["address"] == 11 for d in sim.req("GET", "/api/devices", cookie=cookie)[2]["devices"])

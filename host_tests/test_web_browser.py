@@ -179,7 +179,11 @@ def test_the_dashboard_shows_the_plant_in_kw(env):
     # energy today: kWh, or "-" while the logger has no figure (never an id or "null")
     expect(page.locator("#today dd")).to_have_count(6)
     for dd in page.locator("#today dd").all_inner_texts():
-        assert dd == "-" or re.match(r"^\d+(\.\d+)? kWh$", dd), dd
+        assert dd == "-" or re.match(r"^\d+\.\d\skWh$", dd), dd
+    # the devices' status (the sim's inverters go into fault for 20 s every 2 minutes) and the day's curves
+    expect(page.locator("#dev-sum")).to_have_text(re.compile(r"^6 devices: \d+ running, 1 communicating"))
+    expect(page.locator("#today-chart path.line")).to_have_count(2, timeout=10000)
+    expect(page.locator("#today-chart text", has_text="Load")).to_have_count(1)
     page.close()
 
 
@@ -277,6 +281,11 @@ def test_an_offline_device_is_marked_stale_and_logged(env):
             expect(card.locator(".age")).to_contain_text("Not live: last read")
             assert card.locator("dd:not(.stale)").count() == 0  # no value of it shown as live
             shot(page, "devices-offline")
+            page.goto(sim.url("/#dashboard"))
+            expect(page.locator("#attention li", has_text="CHINT DTSU666 Meter, RS485-3 address 21")).to_contain_text(
+                "Offline: No answer since", timeout=10000)
+            expect(page.locator("#dev-sum")).to_contain_text("1 offline")
+            expect(page.locator("#dev-sum")).to_have_class(re.compile(r"\boffline\b"))
             page.goto(sim.url("/#log"))
             first = page.locator("#events tr", has_text="RS485-3 address 21").first
             expect(first).to_contain_text("Went offline", timeout=10000)
@@ -377,6 +386,12 @@ def test_a_fault_is_shown_in_words_and_logged(env):
         expect(card.locator(".state")).to_have_class(re.compile(r"\bfault\b"))
         expect(card.locator("p.err")).to_have_text("AC no utility fault")
         shot(page, "devices-fault")
+        page.goto(sim.url("/#dashboard"))
+        expect(page.locator("#attention li", has_text="ATESS Inverter HPS, RS485-1 address 2")).to_have_text(
+            "ATESS Inverter HPS, RS485-1 address 2: Fault: AC no utility fault", timeout=10000)
+        page.locator("#attention a[href='#device/1/2']").click()
+        expect(page.locator("#d-name")).to_have_text("ATESS Inverter HPS, RS485-1 address 2")
+        shot(page, "dashboard-fault")
         page.goto(sim.url("/#log"))
         expect(page.locator("#events tr.fault", has_text="RS485-1 address 2").first).to_contain_text(
             "AC no utility", timeout=10000)

@@ -42,6 +42,18 @@ def entry_chunks(entry):
     yield "}}"
 
 
+def _point_meta(pt):
+    """A point as the page needs it: label, unit, whether its history is kept, and a power's role
+    (its sign said in words: battery > 0 discharging, grid > 0 importing)."""
+    out = {"label": pt.label, "unit": pt.unit, "history": pt.main}
+    if pt.role in SIGNED_ROLES:
+        out["role"] = pt.role
+    return out
+
+
+SIGNED_ROLES = ("battery_power", "grid_power")
+
+
 def _meta_chunks(head, maps):
     # The points of every map are ~8 KB of JSON: sent a type at a time.
     yield head[:-1] + ', "type_names": ' + json.dumps({t: m.label for t, m in maps.items()}) + ', "points": {'
@@ -49,8 +61,7 @@ def _meta_chunks(head, maps):
     for t in sorted(maps):
         m = maps[t]
         yield sep + json.dumps(t) + ": {" + ", ".join(
-            "%s: %s" % (json.dumps(pt.name), json.dumps({"label": pt.label, "unit": pt.unit, "history": pt.main}))
-            for pt in m.polled()) + "}"
+            "%s: %s" % (json.dumps(pt.name), json.dumps(_point_meta(pt))) for pt in m.polled()) + "}"
         sep = ", "
     yield "}}"
 

@@ -20,7 +20,15 @@ function num(v) {
   if (typeof v !== "number") return v === null || v === undefined ? "-" : String(v);
   return String(Math.abs(v) >= 100 ? Math.round(v * 10) / 10 : Math.round(v * 100) / 100);
 }
-function withUnit(v, unit) { return v === null || v === undefined ? "-" : num(v) + (unit ? " " + unit : ""); }
+// Decimals a unit is shown with, so values in a column line up; W from 1000 on is shown in kW.
+const DECIMALS = { kW: 1, kWh: 1, MWh: 1, V: 1, A: 1, "\u00b0C": 1, "%": 0, Hz: 2, W: 0, mV: 0, var: 0, VA: 0, kvar: 1, kVA: 1 };
+function withUnit(v, unit) {
+  if (v === null || v === undefined) return "-";
+  if (typeof v !== "number") return String(v) + (unit ? "\u00a0" + unit : "");
+  if (unit === "W" && Math.abs(v) >= 1000) { v /= 1000; unit = "kW"; }
+  const k = DECIMALS[unit];
+  return (k === undefined ? num(v) : v.toFixed(k)) + (unit ? "\u00a0" + unit : "");  // the unit never wraps alone
+}
 function ago(s) {
   if (s === null || s === undefined) return "never";
   if (s < 60) return s + " s ago";

@@ -38,23 +38,32 @@ function frame(box, lo, hi, unit) {
 
 function noData(box, text) { box.textContent = ""; box.append(h("p", text, "hint nodata")); }
 
-function lineChart(box, pts, t0, t1, unit) {
-  const vals = pts.filter((p) => typeof p[1] === "number");
-  if (!vals.length) { noData(box, "No values recorded on this day."); return; }
-  const vs = vals.map((p) => p[1]);
+// Lines over a day: ``lines`` [[name or null, [[unix_s, value], ...]], ...]; names make a legend.
+function lineChart(box, lines, t0, t1, unit) {
+  const vs = [];
+  for (const [, pts] of lines) for (const p of pts) if (typeof p[1] === "number") vs.push(p[1]);
+  if (!vs.length) { noData(box, "No values recorded on this day."); return; }
   const f = frame(box, Math.min.apply(null, vs), Math.max.apply(null, vs), unit);
   const x = (t) => f.x0 + (f.x1 - f.x0) * (t - t0) / (t1 - t0);
   const every = (f.W < 500 ? 6 : 3) * 3600;
   for (let t = t0; t <= t1; t += every) {
     f.el.append(svg("text", { x: Math.min(Math.max(x(t), f.x0 + 14), f.x1 - 14), y: f.H - 5, "text-anchor": "middle" }, when(t, false)));
   }
-  let d = "", last = null;
-  for (const [t, v] of vals) {
-    d += (last === null || t - last > 900 ? "M" : "L") + x(t).toFixed(1) + " " + f.y(v).toFixed(1);
-    last = t;
-  }
-  f.el.append(svg("path", { d, class: "line" }));
-  if (vals.length < 3) for (const [t, v] of vals) f.el.append(svg("circle", { cx: x(t), cy: f.y(v), r: 3, class: "dot" }));
+  let key = f.x0 + 4;
+  lines.forEach(([name, pts], i) => {
+    const vals = pts.filter((p) => typeof p[1] === "number"), cls = "line s" + i;
+    let d = "", last = null;
+    for (const [t, v] of vals) {
+      d += (last === null || t - last > 900 ? "M" : "L") + x(t).toFixed(1) + " " + f.y(v).toFixed(1);
+      last = t;
+    }
+    f.el.append(svg("path", { d, class: cls }));
+    if (vals.length < 3) for (const [t, v] of vals) f.el.append(svg("circle", { cx: x(t), cy: f.y(v), r: 3, class: "dot s" + i }));
+    if (name && lines.length > 1) {  // a legend above the plot: a short stroke and the name
+      f.el.append(svg("line", { x1: key, x2: key + 14, y1: 8, y2: 8, class: cls }), svg("text", { x: key + 18, y: 12 }, name));
+      key += 26 + 7 * name.length;
+    }
+  });
   box.textContent = ""; box.append(f.el);
 }
 
@@ -132,7 +141,7 @@ V.energy = {
     $("#e-day-csv").href = q + "&format=csv"; $("#e-day-csv").hidden = false;
     try {
       const r = await api("GET", q);
-      this.last = () => lineChart(box, r.points, t0, t1, r.unit || (pointInfo(d.type, pt) || {}).unit);
+      this.last = () => lineChart(box, [[null, r.points]], t0, t1, r.unit || (d && pointInfo(d.type, pt) || {}).unit);
       $("#e-day-csv").hidden = !r.points.length;
       this.last();
     } catch (e) { if (e.status === 401) fail(e); else noData(box, e.message); }

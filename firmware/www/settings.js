@@ -40,7 +40,11 @@ V.settings = {
 
 onForm("dev", async (f, btn) => {
   const body = { type: f.type.value, channel: +f.channel.value, address: +f.address.value };
-  if (btn.value === "del") { await api("DELETE", "/api/devices", body); return "Device deleted"; }
+  if (btn.value === "del") {
+    if (!confirm("Delete the device at " + chLabel(body.channel) + " address " + body.address + "? The logger stops reading it.")) return "";
+    await api("DELETE", "/api/devices", body);
+    return "Device deleted";
+  }
   await api("POST", "/api/devices", body);
   return "Device added";
 });
@@ -100,7 +104,7 @@ async function scanShow(ch) {
       (s.reason ? " (" + words(s.reason) + ")" : "") + (s.found.length ? ", found:" : "")));
     for (const f of s.found) {
       const line = h("div", "Address " + f.address + ": " + (typeName(f.type) || (f.type ? f.type.replace(/_/g, " ") : "unknown type")) + (f.model ? " " + f.model : "") +
-        (f.serial ? ", serial number " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", added" : " "), "found");
+        (f.serial ? ", serial number " + f.serial : "") + (f.problem ? ", " + f.problem : "") + (f.configured ? ", already added" : " "), "found");
       if (!f.configured && f.type) {
         const add = h("button", "Add");
         add.type = "button";

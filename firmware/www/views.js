@@ -22,11 +22,13 @@ function direction(kw, plus, minus) {
 }
 
 V.dashboard = {
-  show() { this.tick(); },
+  show() { this.drawn = 0; this.tick(); },
   async tick() {
     let plant = null, st;
     try { st = await api("GET", "/api/status"); } catch (e) { fail(e); return; }
     try { plant = await api("GET", "/api/plant"); } catch (e) { if (e.status === 401) { fail(e); return; } }
+    this.devices(plant && plant.devices, st);
+    if (Date.now() - this.drawn > 300000) { this.drawn = Date.now(); this.chart(st); } // a new point every 5 minutes
     const p = plant || {}, flows = $("#flows");
     flows.textContent = "";
     flows.append(
@@ -41,6 +43,33 @@ V.dashboard = {
       ["To the grid", kwh(e.grid_export_kwh)], ["Battery charged", kwh(e.battery_charge_kwh)], ["Battery discharged", kwh(e.battery_discharge_kwh)]]);
     this.health(st);
   },
+  // Device status (manual 5.4): how many run, wait, are in fault or offline; the ones needing attention by name.
+  devices(ds, st) {
+    const sum = $("#dev-sum"), list = $("#attention");
+    list.textContent = "";
+    if (!ds) { sum.textContent = ""; return; }
+    const n = ds.running + ds.waiting + ds.fault + ds.offline + ds.unknown;
+    const parts = [[ds.running, "running"], [ds.unknown, "communicating"], [ds.waiting, "waiting"], [ds.fault, "in fault"], [ds.offline, "offline"]];
+    sum.textContent = !n ? "No devices yet: add them in Settings." : plural(n, "device") + ": " + parts.filter((x) => x[0]).map((x) => x[0] + " " + x[1]).join(", ");
+    sum.className = "state " + (ds.fault ? "fault" : ds.offline ? "offline" : "running");
+    for (const a of ds.attention) {
+      const li = h("li", null, "err"), link = h("a", a.name);
+      link.href = "#device/" + a.channel + "/" + a.address;
+      li.append(link, h("span", ": " + (a.faults.length ? "Fault: " + a.faults.join(", ") : cap(a.kind) + (a.text && a.text !== cap(a.kind) ? ": " + a.text : ""))));
+      list.append(li);
+    }
+    const more = ds.fault + ds.offline - ds.attention.length;
+    if (more > 0) list.append(h("li", "and " + plural(more, "other device") + ": see Devices", "err"));
+  },
+  // Today's PV and load power, every 5 minutes, from the history (as the Energy view's plant figures).
+  async chart(st) {
+    const t = st.clock && st.clock.time ? new Date(st.clock.time * 1000) : null, box = $("#today-chart");
+    if (!t) { noData(box, "The clock is not set yet: the day's curve shows once it is."); return; }
+    const t0 = new Date(t.getFullYear(), t.getMonth(), t.getDate()).getTime() / 1000, t1 = t0 + 86400;
+    const one = async (figure) => (await api("GET", "/api/history/plant?figure=" + figure + "&from=" + t0 + "&to=" + (t1 - 1))).points;
+    try { lineChart(box, [["PV", await one("pv_kw")], ["Load", await one("load_kw")]], t0, t1, "kW"); }
+    catch (e) { if (e.status === 401) fail(e); else noData(box, e.message); }
+  },
   health(st) {
     const up = st.uplink || {}, ck = st.clock || {};
     const server = !up.server ? "No server set (uploads off)" : up.connected ? "Connected (" + up.server + ")" :
@@ -52,6 +81,7 @@ V.dashboard = {
       ["Last upload", ago(up.last_upload_s_ago)],
       ["Clock", ck.time ? when(ck.time) + (ck.synced ? ", set by the time server" : ", not synced") : "Not set", ck.time ? "" : "err"],
       ["IP address", st.network ? st.network.ip : "-"],
+      ["Serial number", st.serial_number || "Not set (see the label on the case)"],
       ["Firmware version", st.firmware_version]]);
     const pc = (st.devices && st.devices.per_channel) || {};
     rows($("#chans"), meta.channels.map((c) => {
@@ -66,7 +96,8 @@ V.dashboard = {
 function stateOf(d) {
   if (d.state && d.state.kind) {
     const k = d.state.kind, label = { running: "Running", waiting: "Waiting", fault: "Fault", offline: "Offline" }[k];
-    const text = !label ? d.state.text || "Communicating" : label + (d.state.text && d.state.text !== label ? ": " + d.state.text : "");
+    const t = d.state.text, same = t && label && (label.startsWith(t) || t.startsWith(label)); // "Running: Run" says it twice
+    const text = !label ? t || "Communicating" : label + (t && !same ? ": " + t : "");
     return { cls: k === "unknown" ? "running" : k, text };
   }
   return d.online ? { cls: "running", text: "Communicating" } : { cls: "offline", text: "Offline" + (d.next_try_s == null ? "" : ", next try in " + d.next_try_s + " s") };
@@ -75,11 +106,18 @@ function stateOf(d) {
 // The values of a device with their labels (a value without one is not shown: never an id):
 // powers first, then state of charge, the rest, energy counters last; or by name (``byName``).
 const RANK = { kW: 0, W: 0, "%": 1, kWh: 3 };
+// A power whose sign has a meaning is its size and the direction in words, as on the dashboard.
+const DIRECTIONS = { battery_power: ["discharging", "charging"], grid_power: ["importing", "exporting"] };
+function valueText(v, info) {
+  const dirs = info && DIRECTIONS[info.role];
+  if (v.text || !dirs || typeof v.value !== "number" || v.value === 0) return v.text || withUnit(v.value, v.unit);
+  return withUnit(Math.abs(v.value), v.unit) + " " + dirs[v.value > 0 ? 0 : 1];
+}
 function labelled(d, byName) {
   const out = [];
   for (const [k, v] of Object.entries(d.values || {})) {
-    const label = v.label || (pointInfo(d.type, k) || {}).label, r = RANK[v.unit];
-    if (label) out.push([label, v.text || withUnit(v.value, v.unit), v.quality, byName ? 0 : r === undefined ? 2 : r]);
+    const info = pointInfo(d.type, k), label = v.label || (info || {}).label, r = RANK[v.unit];
+    if (label) out.push([label, valueText(v, info), v.quality, byName ? 0 : r === undefined ? 2 : r]);
   }
   return out.sort((a, b) => a[3] - b[3] || (byName ? a[0].localeCompare(b[0]) : 0));
 }

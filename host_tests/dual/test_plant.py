@@ -90,3 +90,21 @@ def _set(d, name, v):
     else:
         raw = struct.pack(">h" if pt.type == "i16" else ">H", int(round(v / pt.scale)))
     d.raw[at : at + len(raw)] = raw
+
+
+def test_device_states_count_each_kind_and_name_the_ones_needing_attention():
+    running = _device("atess_inverter", 1, 1, "HPS", {"running_state": 2})
+    faulted = _device("atess_inverter", 1, 2, "HPS", {"running_state": 3, "fault_word_3": 0x0100})
+    meter = _device("chint_dtsu666", 3, 21)  # no running state in its map
+    gone = _device("bcu_battery", 2, 11)
+    gone.online, gone.good_polls, gone.polls, gone.last_error = False, 0, 3, "unit 11: no reply in 500 ms"
+    got = plant.device_states([running, faulted, meter, gone], None)
+    assert {k: got[k] for k in plant.KINDS} == {"running": 1, "waiting": 0, "fault": 1, "offline": 1, "unknown": 1}, got
+    assert got["attention"] == [
+        {"channel": 1, "address": 2, "name": "ATESS Inverter HPS, RS485-1 address 2", "kind": "fault",
+         "text": "Fault", "faults": ["AC no utility fault"]},
+        {"channel": 2, "address": 11, "name": "BCU Battery, RS485-2 address 11", "kind": "offline",
+         "text": "Never answered (timeout)", "faults": []}], got["attention"]
+    many = [_device("atess_inverter", 1, a, "HPS", {"running_state": 3}) for a in range(1, 16)]
+    got = plant.device_states(many, None)
+    assert got["fault"] == 15 and len(got["attention"]) == plant.MAX_ATTENTION  # counted, not all named
