@@ -104,7 +104,7 @@ def check(spec, v):
     elif kind == "ip":
         n = parse_ip(v)
         if n is None:
-            return "format", "must be a dotted IPv4 address"
+            return "format", "must be an IPv4 address such as 192.168.1.20"
         if n >> 24 in (0, 127) or n >> 24 >= 224:
             return "format", "must be a unicast address (not 0.x, 127.x or 224.0.0.0 and above)"
     elif kind == "mask":

@@ -11,7 +11,7 @@ Sections (manual chapters in brackets): ``login`` [4.2], ``rs485_1``..``rs485_3`
 ``metrics``, ``writes`` [2.3], ``devices`` [4.4].
 Every value is a JSON scalar; text is printable ASCII, so the file is byte-identical on both
 runtimes. A change is rejected with ``SettingsError(field, message, code)``, e.g.
-``network.ip: must be a dotted IPv4 address``; nothing is stored then.
+``network.ip: must be an IPv4 address such as 192.168.1.20``; nothing is stored then.
 
 Schema versions: 1 was a flat layout (``user``, ``password``, ``baud`` list, ``dhcp`` 0/1, ``ip``,
 ``mask``, ``gateway``, ``dns``, ``server``, ``port``, ``interval``, ``devices`` as

@@ -114,8 +114,11 @@ async def _install(body, length, root, slot):
     files = bootslots.slot_files(m)
     expected = len(head) + len(raw) + sum(f["size"] for f in files)
     if length != expected:
-        raise UpgradeError(400, "bundle %s: %d bytes, its manifest (%s) describes %d"
-                           % ("truncated" if length < expected else "too long", length, m["version"], expected))
+        if length < expected:
+            raise UpgradeError(400, "the upgrade file is incomplete: %d of its %d bytes (version %s): download it again"
+                               % (length, expected, m["version"]))
+        raise UpgradeError(400, "the upgrade file is too long: %d bytes, version %s has %d: not the file as published"
+                           % (length, m["version"], expected))
     d = bootslots.begin(root, slot)
     try:
         free = _free(root)

@@ -300,7 +300,7 @@ def test_web_upload_truncated_then_good(board, builds):
     # truncated: refused with the reason, the running version stays
     status, reply = _post(board, bundle[: len(bundle) // 2], cookie)
     assert status == 400 and reply["field"] == "bundle", reply
-    assert reply["error"].startswith("bundle truncated: %d bytes" % (len(bundle) // 2)), reply
+    assert reply["error"].startswith("the upgrade file is incomplete: %d of its" % (len(bundle) // 2)), reply
     status = board.status()
     assert status["firmware_version"] == "0.1.0" and board.proc.poll() is None
     # good, sent slowly enough to watch the STATUS LED flash at 4 Hz meanwhile
@@ -354,7 +354,7 @@ def test_upgrade_section_of_the_page_in_chromium(board, builds, tmp_path):
         page.click("#upg button")
         # the refusal in words under the bundle's input, in view
         err = page.locator("#upg label:has([name=bundle]) + .ferr")
-        sync_api.expect(err).to_contain_text("Bundle truncated: 50000 bytes")
+        sync_api.expect(err).to_contain_text("The upgrade file is incomplete: 50000 of its")
         box = err.bounding_box()
         assert 0 <= box["y"] and box["y"] + box["height"] <= 844, box
         shot(page, "upgrade-refused")

@@ -211,7 +211,7 @@ def test_errors_show_beside_their_field_in_view(env):
         page.unroute("**/api/settings/network")
         expect(page.locator("#net button")).to_be_enabled()
         err = page.locator("#net .ferr")
-        expect(err).to_have_text("Must be a dotted IPv4 address")
+        expect(err).to_have_text("Must be an IPv4 address such as 192.168.1.20")
         # right under the IP address input, in the viewport
         assert page.locator("#net label:has([name=ip]) + .ferr").count() == 1
         in_viewport(err)
@@ -262,6 +262,12 @@ def test_day_chart_and_daily_energy_drawn_with_csv(env):
     expect(page.locator("#e-pt option:checked")).to_have_text("Battery voltage (V)")
     expect(line).not_to_have_attribute("d", plant_line)
     assert "channel=1&address=2&point=battery_voltage" in page.locator("#e-day-csv").get_attribute("href")
+    today_line = line.get_attribute("d")
+    page.click("#e-prev")  # yesterday, seeded whole: a point every 5 minutes of the day
+    expect(page.locator("#e-day")).to_have_value(time.strftime("%Y-%m-%d", time.localtime(time.time() - 86400)))
+    expect(line).not_to_have_attribute("d", today_line)
+    d = line.get_attribute("d")
+    assert d.count("L") + d.count("M") >= 270, d[:200]  # 276 on a 23-hour day
     page.close()
 
 

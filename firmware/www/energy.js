@@ -174,6 +174,14 @@ V.energy = {
 $("#e-dev").addEventListener("change", () => V.energy.points());
 $("#e-pt").addEventListener("change", () => V.energy.day());
 $("#e-day").addEventListener("change", () => V.energy.day());
+// A day before or after the one shown (a phone's date picker is slow for that).
+function stepDay(n) {
+  const [y, m, d] = $("#e-day").value.split("-").map(Number), t = new Date(y, m - 1, d + n);
+  $("#e-day").value = t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate());
+  V.energy.day();
+}
+$("#e-prev").addEventListener("click", () => stepDay(-1));
+$("#e-next").addEventListener("click", () => stepDay(1));
 $("#e-of").addEventListener("change", () => V.energy.energy());
 $("#e-ctr").addEventListener("change", () => V.energy.bars());
 let resized = null;

@@ -19,6 +19,7 @@ V.settings = {
         s.value = ser[c.section].baud; l.append(s); ports.append(l);
       }
       fill($("#net"), await api("GET", "/api/settings/network"));
+      netMode();
       fill($("#srv"), Object.assign({}, await api("GET", "/api/settings/server"), { password: "" }));
       fill($("#gw"), await api("GET", "/api/settings/gateway"));
       fill($("#clk"), await api("GET", "/api/settings/clock"));
@@ -33,6 +34,8 @@ V.settings = {
       $("#upinfo").textContent = "Running version " + st.firmware_version +
         (u.on_trial ? " (on trial: kept once healthy)" : "") + (st.last_rollback ? ". Last rollback: " + words(st.last_rollback) : "");
       $("#clk-now").textContent = "The logger's time: " + (ck.time ? when(ck.time) + (ck.synced ? ", set by the time server" : ", not synced") : "not set");
+      const n = st.network || {};
+      $("#net-now").textContent = n.ip ? "Address in use: " + n.ip + (n.dhcp ? " (from DHCP)" : "") : "No address yet: is the network cable plugged in?";
       if (hs) $("#hist-now").textContent = "Used " + Math.round(hs.used / 1024) + " KB of " + Math.round(hs.budget / 1024) + " KB.";
     } catch (e) { fail(e); }
   },
@@ -54,6 +57,12 @@ onForm("serial", async (f) => {
   await api("PUT", "/api/settings/serial", body);
   return "Saved";
 });
+// With DHCP the router gives the address: the static fields are kept for later but not edited.
+function netMode() {
+  const f = $("#net"), dhcp = f.dhcp.value === "1";
+  for (const k of ["ip", "mask", "gateway", "dns"]) f.elements[k].disabled = dhcp;
+}
+$("#net [name=dhcp]").addEventListener("change", netMode);
 onForm("net", async (f) => {
   await api("PUT", "/api/settings/network", { dhcp: f.dhcp.value === "1", ip: f.ip.value, mask: f.mask.value, gateway: f.gateway.value, dns: f.dns.value });
   return "Saved";

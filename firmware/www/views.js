@@ -32,11 +32,11 @@ V.dashboard = {
     const p = plant || {}, flows = $("#flows");
     flows.textContent = "";
     flows.append(
-      flowCard("PV", p.pv_kw, p.pv_kw > 0.05 ? "producing" : direction(p.pv_kw, "producing", "producing")),
+      flowCard("PV", p.pv_kw, p.pv_kw === null || p.pv_kw === undefined ? "no live value" : p.pv_kw > 0.05 ? "producing" : "not producing"),
       flowCard("Battery", p.battery_kw, direction(p.battery_kw, "discharging", "charging"),
         p.battery_soc === null || p.battery_soc === undefined ? null : "SOC " + Math.round(p.battery_soc) + " %"),
       flowCard("Grid", p.grid_kw, direction(p.grid_kw, "importing from the grid", "exporting to the grid")),
-      flowCard("Load", p.load_kw, p.load_kw === null || p.load_kw === undefined ? "no live value" : "consuming"));
+      flowCard("Load", p.load_kw, direction(p.load_kw, "consuming", "consuming")));
     if (p.quality === "stale") flows.append(h("p", "Some devices are offline: figures are from their last reading.", "stale wide"));
     const e = p.energy_today || {}, kwh = (v) => withUnit(v, "kWh");
     rows($("#today"), [["PV", kwh(e.pv_kwh)], ["Load", kwh(e.load_kwh)], ["From the grid", kwh(e.grid_import_kwh)],
@@ -77,7 +77,8 @@ V.dashboard = {
     rows($("#health"), [
       ["System status", words(st.system_status.text), st.system_status.state === "normal" ? "good" : "err"],
       ["Server", server, up.server && !up.connected ? "err" : ""],
-      ["Upload backlog", plural(up.backlog || 0, "record") + (up.evicted ? ", " + up.evicted + " dropped (queue full)" : "")],
+      ["Upload backlog", plural(up.backlog || 0, "record") + (up.evicted ? ", " + up.evicted + " dropped (queue full)" : "") +
+        (!up.server && up.backlog ? " (kept until a server is set)" : "")],
       ["Last upload", ago(up.last_upload_s_ago)],
       ["Clock", ck.time ? when(ck.time) + (ck.synced ? ", set by the time server" : ", not synced") : "Not set", ck.time ? "" : "err"],
       ["IP address", st.network ? st.network.ip : "-"],
