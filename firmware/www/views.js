@@ -105,7 +105,7 @@ function stateOf(d) {
 }
 
 // The values of a device with their labels (a value without one is not shown: never an id):
-// powers first, then state of charge, the rest, energy counters last; or by name (``byName``).
+// powers first, then state of charge, the rest, energy counters last (the map's order within each).
 const RANK = { kW: 0, W: 0, "%": 1, kWh: 3 };
 // A power whose sign has a meaning is its size and the direction in words, as on the dashboard.
 const DIRECTIONS = { battery_power: ["discharging", "charging"], grid_power: ["importing", "exporting"] };
@@ -114,13 +114,13 @@ function valueText(v, info) {
   if (v.text || !dirs || typeof v.value !== "number" || v.value === 0) return v.text || withUnit(v.value, v.unit);
   return withUnit(Math.abs(v.value), v.unit) + " " + dirs[v.value > 0 ? 0 : 1];
 }
-function labelled(d, byName) {
+function labelled(d) {
   const out = [];
   for (const [k, v] of Object.entries(d.values || {})) {
     const info = pointInfo(d.type, k), label = v.label || (info || {}).label, r = RANK[v.unit];
-    if (label) out.push([label, valueText(v, info), v.quality, byName ? 0 : r === undefined ? 2 : r]);
+    if (label) out.push([label, valueText(v, info), v.quality, r === undefined ? 2 : r]);
   }
-  return out.sort((a, b) => a[3] - b[3] || (byName ? a[0].localeCompare(b[0]) : 0));
+  return out.sort((a, b) => a[3] - b[3]);
 }
 
 function ageLine(d) {
@@ -194,7 +194,12 @@ V.device = {
       ["Values", ageLine(d), d.quality === "live" ? "" : "stale"]]);
     const tb = $("#d-values tbody");
     tb.textContent = "";
-    for (const [k, v, q] of labelled(d, true)) { const tr = h("tr", null, q === "live" ? "" : "stale"); tr.append(h("td", k), h("td", v)); tb.append(tr); }
+    // as on the cards: powers, state of charge, the rest, energy counters; the fault words that
+    // hold no fault folded into one line (eight "No fault" rows hide the values that matter)
+    const all = labelled(d), quiet = all.filter((r) => r[1] === "No fault");
+    const shown = all.filter((r) => r[1] !== "No fault").sort((a, b) => a[3] - b[3] || a[0].localeCompare(b[0]));
+    if (quiet.length) shown.unshift([quiet.length === 1 ? quiet[0][0] : plural(quiet.length, "fault word"), "No fault", quiet[0][2]]);
+    for (const [k, v, q] of shown) { const tr = h("tr", null, q === "live" ? "" : "stale"); tr.append(h("td", k), h("td", v)); tb.append(tr); }
     if (!tb.children.length) tb.append(line("No values with a name yet"));
     rows($("#d-bus"), busRows(d.bus));
   },
@@ -205,7 +210,8 @@ V.device = {
     catch (e) { $("#d-set-note").textContent = e.status === 401 ? "" : e.message; if (e.status === 401) fail(e); return; }
     $("#d-set-note").textContent = s.settings.some((x) => x.writable) ? "" : "This device has no settings the logger writes.";
     box.textContent = "";
-    for (const it of s.settings) if (it.writable) box.append(this.setting(s.type, it));
+    this.units = {};  // the write log's values with their units
+    for (const it of s.settings) { this.units[it.point] = it.unit; if (it.writable) box.append(this.setting(s.type, it)); }
     this.writes();
   },
   setting(type, it) {
@@ -240,7 +246,8 @@ V.device = {
       tb.textContent = "";
       for (const e of w.entries.filter((x) => x.channel === this.ch && x.address === this.addr).slice(0, 10)) {
         const tr = h("tr"), label = e.label || (pointInfo(type, e.point) || {}).label || "Register " + e.register;
-        tr.append(h("td", when(e.time)), h("td", label + ": " + withUnit(e.old) + " \u2192 " + withUnit(e.new)),
+        const unit = (this.units || {})[e.point] || (pointInfo(type, e.point) || {}).unit;
+        tr.append(h("td", when(e.time)), h("td", label + ": " + withUnit(e.old, unit) + " \u2192 " + withUnit(e.new, unit)),
           h("td", ({ written: "Written", unchanged: "Unchanged" }[e.result] || "Refused") + (e.message ? ": " + words(e.message) : ""),
             e.result === "written" || e.result === "unchanged" ? "" : "err"));
         tb.append(tr);
