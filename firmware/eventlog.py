@@ -56,16 +56,16 @@ class EventLog(FrameLog):
                 "device": None if channel is None else {"channel": channel, "address": address, "name": name},
                 "text": text}
 
-    def page(self, n, before=None):
-        """(up to ``n`` events newest first, older than ``seq`` ``before`` when given; whether there
-        are more before the last one)."""
+    def page(self, n, before=None, levels=None):
+        """(up to ``n`` events newest first, older than ``seq`` ``before`` when given, of the
+        ``levels`` given (None: all); whether there are more before the last one)."""
         out = []
         for p in self.newest():
             try:
                 row = json.loads(p)
             except ValueError:
                 continue  # a frame whose CRC held but whose text did not parse: never written so
-            if before is not None and row[0] >= before:
+            if (before is not None and row[0] >= before) or (levels is not None and row[3] not in levels):
                 continue
             if len(out) == n:
                 return out, True

@@ -130,6 +130,10 @@ def test_the_log_says_why_a_device_went_offline_and_keeps_it_across_a_restart(si
     older = _get(sim, "/api/events?n=1&before=%d" % e["seq"])
     assert older["events"][0]["seq"] < e["seq"]
     assert _get(sim, "/api/events?n=0", 400)["field"] == "n"
+    problems = _get(sim, "/api/events?n=200&level=warning,fault")["events"]
+    assert e in problems and all(x["level"] in ("warning", "fault") for x in problems), problems
+    assert _get(sim, "/api/events?level=bad", 400)["error"] == \
+        "The level must be one or more of info, warning, fault, separated by commas"
 
 
 def test_a_factory_reset_clears_the_log_and_is_its_first_event(sim):

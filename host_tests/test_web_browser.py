@@ -401,6 +401,10 @@ def test_a_fault_is_shown_in_words_and_logged(env):
         page.goto(sim.url("/#log"))
         expect(page.locator("#events tr.fault", has_text="RS485-1 address 2").first).to_contain_text(
             "AC no utility", timeout=10000)
+        page.select_option("#ev-level", "warning,fault")  # the manual's fault history alone
+        expect(page.locator("#events tr").first).to_have_class(re.compile(r"\b(fault|warning)\b"))
+        expect(page.locator("#events tr:not(.fault):not(.warning)")).to_have_count(0)
+        shot(page, "log-faults")
         page.close()
     finally:
         os.remove(control)

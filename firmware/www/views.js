@@ -263,7 +263,8 @@ V.log = {
   async more(fresh) {
     let r;
     if (!fresh) this.paged = true;
-    try { r = await api("GET", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before)); }
+    const level = $("#ev-level").value;
+    try { r = await api("GET", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before) + (level ? "&level=" + level : "")); }
     catch (e) { if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
     const tb = $("#events tbody");
     if (fresh) tb.textContent = "";
@@ -273,8 +274,10 @@ V.log = {
       tb.append(tr);
       this.before = e.seq;
     }
-    $("#ev-none").hidden = tb.children.length > 0; $("#ev-none").textContent = "Nothing logged yet.";
+    $("#ev-none").hidden = tb.children.length > 0;
+    $("#ev-none").textContent = level ? "No faults or warnings logged." : "Nothing logged yet.";
     $("#older").hidden = !r.more;
   },
 };
 $("#older").addEventListener("click", () => V.log.more());
+$("#ev-level").addEventListener("change", () => V.log.show());

@@ -59,6 +59,12 @@ def test_events_come_back_newest_first_in_pages_and_after_a_restart():
     again.add("start", "info", "Logger started")
     assert _texts(again, 2) == ["Logger started", "Went offline: no answer (timeout)"]
     assert again.page(100)[0][-1]["seq"] == 1 and len(again.page(100)[0]) == 9
+    # only the faults and warnings (the Log's "Faults and warnings"), paged the same way
+    again.add("fault", "fault", "Fault: AC no utility fault", 1, 2, "ATESS Inverter HPS, RS485-1 address 2")
+    problems, more = again.page(1, levels=["warning", "fault"])
+    assert [e["text"] for e in problems] == ["Fault: AC no utility fault"] and more
+    problems, more = again.page(5, before=problems[0]["seq"], levels=["warning", "fault"])
+    assert [e["text"] for e in problems] == ["Went offline: no answer (timeout)"] and not more
 
 
 def test_a_power_cut_at_every_byte_of_the_last_frame_loses_only_that_event():
