@@ -78,7 +78,7 @@ def no_sideways_scroll(page):
 
 def in_viewport(locator):
     box, vp = locator.bounding_box(), locator.page.viewport_size
-    assert box and 0 <= box["y"] and box["y"] + box["height"] <= vp["height"], box
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= vp["height"] + 1, box  # 1: sub-pixel scrolling
     assert box["x"] + box["width"] <= vp["width"], box
 
 
@@ -222,6 +222,15 @@ def test_errors_show_beside_their_field_in_view(env):
         err = page.locator("#dev label:has([name=address]) + .ferr")
         expect(err).to_contain_text("already used")
         in_viewport(err)
+        # a field in the server's folded Advanced part: the part opens to show the error under it
+        page.click("#srv summary")
+        page.fill("#srv [name=topic_prefix]", "site/#")
+        page.click("#srv summary")  # folded again before saving
+        page.click("#srv button")
+        err = page.locator("#srv label:has([name=topic_prefix]) + .ferr")
+        expect(err).to_contain_text("Must be 1 to 64 letters, digits")
+        expect(page.locator("#srv details")).to_have_attribute("open", "")
+        in_viewport(err)
         # a wrong current password: under it
         page.fill("#pw [name=old]", "not-the-password")
         page.fill("#pw [name=new]", "another-password-1")
@@ -300,6 +309,25 @@ def test_an_offline_device_is_marked_stale_and_logged(env):
             page.close()
     finally:
         os.remove(os.path.join(str(sim.run_dir), "plant-silent"))
+
+
+def test_a_tap_on_a_card_held_across_a_refresh_opens_the_device(env):
+    """The cards are refreshed every 3 s: a finger down before a refresh and up after it still
+    opens the device (the card is kept and filled anew, not replaced)."""
+    sim, br = env
+    expect = br.sync_api.expect
+    page = br.page(390, 844, _session(sim))
+    page.goto(sim.url("/#devices"))
+    card = page.locator("#cards .card[data-address='2']")
+    expect(card.locator(".age")).to_contain_text("Read", timeout=10000)
+    box = card.locator("h2").bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 5)
+    page.mouse.down()
+    age = card.locator(".age").inner_text()
+    expect(card.locator(".age")).not_to_have_text(age, timeout=8000)  # a refresh came meanwhile
+    page.mouse.up()
+    expect(page.locator("#d-name")).to_have_text("ATESS Inverter HPS, RS485-1 address 2")
+    page.close()
 
 
 def test_the_log_pages_back_with_older(env):

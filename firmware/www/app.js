@@ -89,7 +89,10 @@ function formSay(form, text, bad, field) {
   p.setAttribute("role", bad ? "alert" : "status");
   const name = field ? String(field).split(".").pop() : null;
   const el = name && form.elements[name] && form.elements[name].closest ? form.elements[name] : null;
-  if (el && !el.hidden && el.type !== "hidden") (el.closest("label") || el).after(p);
+  if (el && !el.hidden && el.type !== "hidden") {
+    if (el.closest("details")) el.closest("details").open = true;  // an error in a folded part shows it
+    (el.closest("label") || el).after(p);
+  }
   else $(".act", form).append(p);
   p.scrollIntoView({ block: "nearest" });
 }

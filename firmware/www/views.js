@@ -134,10 +134,14 @@ function serialWarning(d) {
   return "Serial number " + d.serial + " is not valid (" + d.serial_problem + "): the server may not show this device";
 }
 
-function deviceCard(d) {
-  const c = h("a", null, "card dev " + (d.quality === "live" ? "" : "stale"));
+// A device's card: ``c`` (the card it had) filled anew. The card is kept and its insides take no
+// pointer events (style.css), so a tap held across a refresh lands on the card, not on a part replaced.
+function deviceCard(d, c) {
+  c = c || h("a");
+  c.className = "card dev " + (d.quality === "live" ? "" : "stale");
   c.href = "#device/" + d.channel + "/" + d.address;
   c.dataset.address = d.address; c.dataset.channel = d.channel;
+  c.textContent = "";
   const s = stateOf(d);
   c.append(h("h2", devName(d)), h("p", s.text, "state " + s.cls));
   if (d.faults && d.faults.length) c.append(h("p", d.faults.join(", "), "err"));
@@ -152,10 +156,16 @@ V.devices = {
   show() { this.tick(); },
   async tick() {
     try {
-      const devs = (await api("GET", "/api/devices")).devices, box = $("#cards");
-      box.textContent = "";
+      const devs = (await api("GET", "/api/devices")).devices, box = $("#cards"), had = {}, keep = new Set();
+      for (const c of box.querySelectorAll("a.card")) had[c.dataset.channel + "/" + c.dataset.address] = c;
+      let prev = null;
+      for (const d of devs) {  // a card stays in the page while it is refreshed: never taken out and put back
+        const c = deviceCard(d, had[d.channel + "/" + d.address]), at = prev ? prev.nextSibling : box.firstChild;
+        if (c !== at) box.insertBefore(c, at);
+        keep.add(c); prev = c;
+      }
+      for (const el of [...box.children]) if (!keep.has(el)) el.remove();
       if (!devs.length) box.append(h("p", "No devices yet: add them in Settings."));
-      for (const d of devs) box.append(deviceCard(d));
     } catch (e) { fail(e); }
   },
 };
