@@ -260,6 +260,11 @@ def test_day_chart_and_daily_energy_drawn_with_csv(env):
     vertices = line.get_attribute("d").count("L") + line.get_attribute("d").count("M")
     lt = time.localtime()
     assert vertices >= (lt.tm_hour * 60 + lt.tm_min) // 5 - 3, vertices
+    # a tap on the chart reads the value there (a phone has no hover)
+    plot = page.locator("#e-day-chart svg").bounding_box()
+    page.mouse.click(plot["x"] + 60, plot["y"] + plot["height"] / 2)
+    expect(page.locator("#e-day-chart text.readout")).to_have_text(re.compile(r"^\d\d:\d\d\s+-?\d+\.\d\skW$"))
+    shot(page, "energy-readout")
     bars = page.locator("#e-bar-chart rect.bar")
     expect(bars).to_have_count(3, timeout=10000)  # two whole days seeded, and today so far
     csv = page.evaluate("() => fetch(document.getElementById('e-day-csv').href).then(r => r.text())")

@@ -50,6 +50,7 @@ function lineChart(box, lines, t0, t1, unit) {
     f.el.append(svg("text", { x: Math.min(Math.max(x(t), f.x0 + 14), f.x1 - 14), y: f.H - 5, "text-anchor": "middle" }, when(t, false)));
   }
   let key = f.x0 + 4;
+  const drawn = [];
   lines.forEach(([name, pts], i) => {
     const vals = pts.filter((p) => typeof p[1] === "number"), cls = "line s" + i;
     let d = "", last = null;
@@ -58,16 +59,39 @@ function lineChart(box, lines, t0, t1, unit) {
       last = t;
     }
     f.el.append(svg("path", { d, class: cls }));
+    drawn.push([name, vals]);
     if (vals.length < 3) for (const [t, v] of vals) f.el.append(svg("circle", { cx: x(t), cy: f.y(v), r: 3, class: "dot s" + i }));
     if (name && lines.length > 1) {  // a legend above the plot: a short stroke and the name
       f.el.append(svg("line", { x1: key, x2: key + 14, y1: 8, y2: 8, class: cls }), svg("text", { x: key + 18, y: 12 }, name));
       key += 26 + 7 * name.length;
     }
   });
+  readout(f, drawn, (px) => t0 + (t1 - t0) * (px - f.x0) / (f.x1 - f.x0), x, unit);
   box.textContent = ""; box.append(f.el);
 }
 
-function barChart(box, days, unit) {
+// A tap or a pointer over a chart reads its values there: a line at the nearest 5-minute point
+// and "14:35  PV 5.2 kW, Load 3.1 kW" above the plot (a phone has no hover for a tooltip).
+function readout(f, lines, timeAt, x, unit) {
+  const mark = svg("line", { y1: 24, y2: f.base, class: "mark", visibility: "hidden" });
+  const text = svg("text", { x: f.x1, y: 12, "text-anchor": "end", class: "readout" });
+  const pad = svg("rect", { x: f.x0, y: 0, width: f.x1 - f.x0, height: f.base, fill: "transparent" });
+  f.el.append(mark, text, pad);
+  const show = (ev) => {
+    const r = f.el.getBoundingClientRect(), t = timeAt((ev.clientX - r.left) * f.W / r.width);
+    const near = (vals) => vals.reduce((b, p) => (!b || Math.abs(p[0] - t) < Math.abs(b[0] - t) ? p : b), null);
+    const got = lines.map(([name, vals]) => [name, near(vals)]).filter((g) => g[1] && Math.abs(g[1][0] - t) <= 600);
+    if (!got.length) { mark.setAttribute("visibility", "hidden"); text.textContent = ""; return; }
+    const at = got[0][1][0];
+    mark.setAttribute("x1", x(at)); mark.setAttribute("x2", x(at)); mark.setAttribute("visibility", "visible");
+    text.textContent = when(at, false) + "  " + got.map(([name, p]) => (name ? name + " " : "") + withUnit(p[1], unit)).join(", ");
+  };
+  pad.addEventListener("pointerdown", show);
+  pad.addEventListener("pointermove", show);
+}
+
+// Bars of daily energy: ``days`` [[YYYY-MM-DD, kWh or null]]; ``today``'s bar (the day so far) lighter.
+function barChart(box, days, unit, today) {
   if (!days.length) { noData(box, "No daily energy recorded yet."); return; }
   const vs = days.map((d) => d[1]).filter((v) => v !== null);
   const f = frame(box, Math.min(0, Math.min.apply(null, vs)), Math.max(0, Math.max.apply(null, vs)), unit);
@@ -76,8 +100,8 @@ function barChart(box, days, unit) {
     if ((n - 1 - i) % label === 0) f.el.append(svg("text", { x: Math.min(f.x0 + (i + 0.5) * w, f.W - 18), y: f.H - 5, "text-anchor": "middle" }, day.slice(5)));
     if (v === null) return;
     const y0 = f.y(0), y1 = f.y(v);
-    const r = svg("rect", { x: f.x0 + i * w + w * 0.15, width: Math.max(1, w * 0.7), y: Math.min(y0, y1), height: Math.max(1, Math.abs(y1 - y0)), class: "bar" });
-    r.append(svg("title", {}, day + ": " + num(v) + " " + unit));
+    const r = svg("rect", { x: f.x0 + i * w + w * 0.15, width: Math.max(1, w * 0.7), y: Math.min(y0, y1), height: Math.max(1, Math.abs(y1 - y0)), class: day === today ? "bar part" : "bar" });
+    r.append(svg("title", {}, day + ": " + withUnit(v, unit) + (day === today ? " so far" : "")));
     f.el.append(r);
   });
   box.textContent = ""; box.append(f.el);
@@ -168,7 +192,7 @@ V.energy = {
       const day = new Date(t).toISOString().slice(0, 10);
       days.push([day, got[day] === undefined ? null : got[day]]);
     }
-    barChart($("#e-bar-chart"), k && Object.keys(got).length ? days : [], "kWh");
+    barChart($("#e-bar-chart"), k && Object.keys(got).length ? days : [], "kWh", this.e.to);
   },
 };
 $("#e-dev").addEventListener("change", () => V.energy.points());
