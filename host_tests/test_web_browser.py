@@ -267,6 +267,8 @@ def test_day_chart_and_daily_energy_drawn_with_csv(env):
     shot(page, "energy-readout")
     bars = page.locator("#e-bar-chart rect.bar")
     expect(bars).to_have_count(3, timeout=10000)  # two whole days seeded, and today so far
+    expect(page.locator("#e-bar-chart rect.bar.part")).to_have_count(1)  # today's, lighter
+    assert page.locator("#e-bar-chart rect.bar").last.locator("title").text_content().endswith("kWh so far")
     csv = page.evaluate("() => fetch(document.getElementById('e-day-csv').href).then(r => r.text())")
     assert csv.startswith("time (UTC),") and csv.count("\n") >= vertices, csv[:200]
     csv = page.evaluate("() => fetch(document.getElementById('e-bar-csv').href).then(r => r.text())")
