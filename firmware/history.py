@@ -258,10 +258,19 @@ class History:
         out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, f.type_index(key, out)) + raw)
         values = _counters(d, dmap, pts)
         if values:
-            k = (d.channel, d.address)
-            if k not in self._first or self._first[k][0] != key:
-                self._first[k] = [key, values]
-            self._last[k] = values
+            self._count((d.channel, d.address), key, values)
+
+    def _count(self, k, key, values):
+        """Today's counting for the device at ``k``: its first and last counter values. A counter
+        that went back (the device replaced, its counter reset) counts on from its new value: what
+        the day counted before stays counted, never a negative day."""
+        first = self._first.get(k)
+        if first is None or first[0] != key:
+            self._first[k] = [key, values]
+        else:
+            last = self._last.get(k, first[1])
+            first[1] = [a if v >= b else v - (b - a) for a, b, v in zip(first[1], last, values)]
+        self._last[k] = values
 
     def _new_day(self, day):
         if self._day == day:
@@ -280,10 +289,7 @@ class History:
         for types, p in typed(self.dir + "/p%d.h" % day):
             got = self._decode(p, types, energy_only=True)
             if got and got[2]:  # a device with energy counters
-                k, key, values = got
-                if k not in self._first:
-                    self._first[k] = [key, values]
-                self._last[k] = values
+                self._count(*got)
 
     def _catch_up(self, today):
         """At the first slot after a start: the last day recorded before ``today`` gets its energy
@@ -364,7 +370,10 @@ class History:
             live = self._live(devices or ())
             for k, (key, first) in sorted(self._first.items()):
                 if channel in (None, k[0]) and address in (None, k[1]):
-                    last = live.get((k, key)) or self._last.get(k, first)
+                    last = self._last.get(k, first)
+                    now = live.get((k, key))
+                    if now:  # a counter read lower than at the last mark is counted at the next one
+                        last = [max(a, b) for a, b in zip(now, last)]
                     deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
                     yield self._day, k[0], k[1], self._named(key, deltas)
 

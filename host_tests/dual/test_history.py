@@ -132,6 +132,21 @@ def test_todays_energy_counts_up_to_the_live_counters_between_marks():
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 1.2)]
 
 
+def test_a_counter_that_goes_back_counts_on_from_its_new_value():
+    root = tmpdir()
+    h = _history(root)
+    inv = _device("atess_inverter", 1, 1, "HPS")
+    for k, total in enumerate((10000, 10030, 50, 70)):  # 3 kWh, then the inverter replaced: 5.0, 7.0 kWh
+        _set(inv, "pv_energy_total", total)
+        if k == 2:
+            assert _pv(h.energy(DAY, DAY, devices=[inv])) == [(DAY, 1, 1, 3.0)]  # read lower: not yet counted
+        h.record(T0 + 8 * 3600 + k * 300, [inv])
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)]  # 3 before, 2 after: never negative
+    h = _history(root)  # a restart: the day's file counts the same
+    h.today(T0 + 8 * 3600 + 1200)
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)]
+
+
 def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
     root = tmpdir()
     h = _history(root)
