@@ -1,12 +1,13 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import bus, gateway, gcheap, history, modbus, page, uplink, web
+from bench import bus, gateway, gcheap, history, history_start, modbus, page, uplink, web
 
 modbus.main()
 bus.main()
 gateway.main()
 web.main()
 history.main()
+history_start.main()
 page.main()
 uplink.main()
 gcheap.main()

@@ -30,6 +30,8 @@ from firmware.clock import iso
 from firmware.compat import sleep_ms
 from firmware.store import in_blocks, open_folder, remove, size_of
 
+STEP = 64  # frames read between two yields of a whole-file read (~a slot of 60 devices)
+
 SLOT_S = 300
 DAY_S = 86400
 _MAX_FRAME = 255
@@ -113,12 +115,20 @@ class _File:
         self.size = 0
 
     def _load(self):
-        self.types = {}
-        good = 0
+        for _ in self.loading():
+            pass
+
+    def loading(self):
+        """Reads the file's type table and repairs a torn tail; a generator that yields every
+        STEP frames, so that a task reading a whole day's file can let the others run."""
+        types, good, n = {}, 0, 0
         for p, end in scan(self.path):
-            good = end
+            good, n = end, n + 1
             if p[:1] == b"T":
-                self.types[p[2:].decode()] = p[1]
+                types[p[2:].decode()] = p[1]
+            if n % STEP == 0:
+                yield
+        self.types = types
         if size_of(self.path) > good:  # a torn tail: keep the good frames in a new file, then append
             tmp = self.path + ".tmp"
             with open(self.path, "rb") as src, open(tmp, "wb") as dst:
@@ -276,30 +286,39 @@ class History:
         if self._day == day:
             return
         if self._day is None:  # the first slot after a start
-            self._catch_up(day)
-            self._recover(day)
+            for _ in self._starting(day):
+                pass
         else:  # midnight: the finished day's energy; its last reading is the new day's first
             self._close_day(self._day)
             self._first = {k: [key, self._last.get(k, first)] for k, (key, first) in self._first.items()}
         self._day = day
 
+    def _starting(self, day):
+        """The first slot after a start, as a generator yielding now and then (a day's file of 60
+        devices is ~550 KB to read): a day that ended while the logger was off gets its energy
+        (its file has points, the energy file no entry), then ``day``'s first counter values come
+        back from its points file, and its type table is read for the next append."""
+        days = [int(n[1:-2]) for n in self._names("p")]
+        days = [d for d in days if d < day]
+        if days and not any(e[0] == days[-1] for e in self.energy(days[-1], days[-1])):
+            yield from self._recover(days[-1])
+            self._close_day(days[-1])
+        yield from self._recover(day)
+        f = self._file("p%d.h" % day)
+        if f.types is None:
+            yield from f.loading()
+
     def _recover(self, day):
-        """After a start: the day's first counter values, from its points file."""
+        """A day's first and last counter values, from its points file (a generator: see _starting)."""
         self._first, self._last = {}, {}
+        n = 0
         for types, p in typed(self.dir + "/p%d.h" % day):
             got = self._decode(p, types, energy_only=True)
             if got and got[2]:  # a device with energy counters
                 self._count(*got)
-
-    def _catch_up(self, today):
-        """At the first slot after a start: the last day recorded before ``today`` gets its energy
-        if it ended while the logger was off (its file has points, the energy file no entry)."""
-        days = [int(n[1:-2]) for n in self._names("p")]
-        days = [d for d in days if d < today]
-        if not days or any(e[0] == days[-1] for e in self.energy(days[-1], days[-1])):
-            return
-        self._recover(days[-1])
-        self._close_day(days[-1])
+            n += 1
+            if n % STEP == 0:
+                yield
 
     def _close_day(self, day):
         """Appends the energy ``day`` counted, per device, to its year's file."""
@@ -396,12 +415,18 @@ class History:
         return {"budget": self.max_bytes, "used": self.size(), "slots_written": self.written,
                 "days": len(self._names("p"))}
 
-    def today(self, now):
+    async def today(self, now):
         """Once the clock is known after a start: today's first counter values from its file (and a
         day that ended while the logger was off closed), so today's energy is there at once, not
-        only from the next 5-minute mark on."""
+        only from the next 5-minute mark on. Reads the files a step at a time, letting the other
+        tasks run between steps."""
+        if self._day is not None:
+            return
+        day = now // DAY_S
         try:
-            self._new_day(now // DAY_S)
+            for _ in self._starting(day):
+                await sleep_ms(0)
+            self._day = day
         except (OSError, ValueError) as exc:
             self.log.warning("history: %s" % exc)
 
@@ -415,7 +440,7 @@ class History:
             if now is not None:
                 slot = now // SLOT_S
                 if last is None:
-                    self.today(now)
+                    await self.today(now)
                 if last is not None and slot != last:
                     try:
                         self.record(now, devices())

@@ -98,7 +98,7 @@ def test_daily_energy_across_midnight_and_a_restart():
     assert list(h.energy(DAY, DAY, channel=2)) == []
 
 
-def test_todays_energy_is_there_at_once_after_a_restart():
+async def test_todays_energy_is_there_at_once_after_a_restart():
     root = tmpdir()
     h = _history(root)
     inv = _device("atess_inverter", 1, 1, "HPS")
@@ -107,7 +107,7 @@ def test_todays_energy_is_there_at_once_after_a_restart():
         h.record(T0 + 8 * 3600 + k * 300, [inv])
     h = _history(root)  # a restart at 08:12, before the next 5-minute mark
     assert list(h.energy(DAY, DAY)) == []  # nothing known before the clock is
-    h.today(T0 + 8 * 3600 + 720)
+    await h.today(T0 + 8 * 3600 + 720)
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)], list(h.energy(DAY, DAY))
     _set(inv, "pv_energy_total", 10060)
     h.record(T0 + 8 * 3600 + 900, [inv])  # the next mark counts on from the same first value
@@ -132,7 +132,7 @@ def test_todays_energy_counts_up_to_the_live_counters_between_marks():
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 1.2)]
 
 
-def test_a_counter_that_goes_back_counts_on_from_its_new_value():
+async def test_a_counter_that_goes_back_counts_on_from_its_new_value():
     root = tmpdir()
     h = _history(root)
     inv = _device("atess_inverter", 1, 1, "HPS")
@@ -143,8 +143,36 @@ def test_a_counter_that_goes_back_counts_on_from_its_new_value():
         h.record(T0 + 8 * 3600 + k * 300, [inv])
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)]  # 3 before, 2 after: never negative
     h = _history(root)  # a restart: the day's file counts the same
-    h.today(T0 + 8 * 3600 + 1200)
+    await h.today(T0 + 8 * 3600 + 1200)
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)]
+
+
+async def test_reading_todays_file_back_lets_the_other_tasks_run():
+    """A day's file of 60 devices is ~550 KB: read back at a start in steps, never in one piece."""
+    import asyncio
+
+    root = tmpdir()
+    h = _history(root)
+    devices = [_device("atess_inverter", 1, a, "HPS") for a in range(1, 11)]
+    for k in range(100):
+        for d in devices:
+            _set(d, "pv_energy_total", 10000 + k * d.address)
+        h.record(T0 + k * 300, devices)
+    h = _history(root)
+    turns, done = [0], []
+
+    async def other():
+        while not done:
+            turns[0] += 1
+            await asyncio.sleep_ms(0) if hasattr(asyncio, "sleep_ms") else await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await h.today(T0 + 100 * 300)
+    done.append(1)
+    await task
+    frames = 100 * 10 * 2  # a P frame a device a slot, read twice: the counters, then the type table
+    assert turns[0] >= frames // history.STEP - 2, turns
+    assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, a, 99 * a / 10) for a in range(1, 11)]
 
 
 def test_a_day_that_ended_while_the_logger_was_off_gets_its_energy():
