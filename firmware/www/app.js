@@ -154,6 +154,8 @@ function screen(name) {
 function ask(why) {
   screen("login");
   say(""); formSay($("#login"), why || "", false);
+  const note = $("#login .fok");
+  if (note) $("#login h2").after(note);  // why first, then the fields it asks for
   $("#who").textContent = "";
 }
 
