@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from conftest import ROOT, free_port, http_json, mp_env, require_tool, session_cookie
+from conftest import ROOT, free_port, http_json, mp_env, require_module, require_tool, session_cookie
 
 from tools.sim.plant import Plant, default_layout
 from tools.sim.run import seed_settings
@@ -122,8 +122,35 @@ def test_history_of_the_running_logger_across_a_restart(tmp_path, pty_pair):
         assert os.path.exists(str(tmp_path / "flash" / "history" / ("p%d.h" % (MARK // 86400))))
         storage = _get(base, "/api/status")["storage"]
         assert 0 < storage["history"]["used"] <= storage["history"]["budget"], storage
+        _the_page_charts_the_live_slots(base, got["points"])
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
         ntp.close()
         plant.stop()
+
+
+def _the_page_charts_the_live_slots(base, points):
+    """The Energy view in Chromium draws the two slots the running logger recorded from the plant
+    (not a seeded history): a dot each, and a tap on one reads its value."""
+    from test_web_browser import CHROMIUM_ARGS
+
+    sync_api = require_module("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=require_tool("chromium"), args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 390, "height": 844})
+        ctx.add_cookies([{"name": "session", "value": session_cookie(base), "url": base + "/"}])
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/#energy")
+        page.select_option("#e-dev", "1/2")
+        page.select_option("#e-pt", "battery_soc")
+        dots = page.locator("#e-day-chart circle.dot")
+        sync_api.expect(dots).to_have_count(2, timeout=10000)  # the day is the logger's: 2030-01-01
+        box = dots.nth(1).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        sync_api.expect(page.locator("#e-day-chart text.readout")).to_contain_text("%d\u00a0%%" % round(points[1][1]))
+        browser.close()
+    assert not errors, errors
+
