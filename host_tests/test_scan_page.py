@@ -44,3 +44,14 @@ def test_scan_button_adds_a_found_device(tmp_path):
         form.locator("button[value=del]").click()
         expect(form.locator(".fok")).to_have_text("Device deleted")
         assert not any(d["address"] == 11 for d in sim.req("GET", "/api/devices", cookie=cookie)[2]["devices"])
+        # or from the device's own page, which goes back to the cards saying so
+        assert sim.req("POST", "/api/devices", {"type": "bcu_battery", "channel": 2, "address": 11},
+                       cookie=cookie)[0] == 201
+        page.goto(sim.url("/#device/2/11"))
+        expect(page.locator("#d-name")).to_have_text("BCU Battery, RS485-2 address 11", timeout=10000)
+        page.once("dialog", lambda d: d.accept())
+        page.click("#d-card button")
+        expect(page.locator("#msg")).to_have_text("BCU Battery, RS485-2 address 11 deleted.")
+        assert page.url.endswith("#devices")
+        expect(page.locator("#cards .card")).to_have_count(5, timeout=10000)
+        expect(page.locator("#cards .card[data-address='11']")).to_have_count(0)

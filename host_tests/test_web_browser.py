@@ -337,6 +337,18 @@ def test_a_tap_on_a_card_held_across_a_refresh_opens_the_device(env):
     page.close()
 
 
+def test_the_loggers_utc_times_show_in_the_browsers_time_zone(env):
+    """The logger's clock is UTC ("No answer since 05:55 UTC"); every time on the page is local."""
+    sim, br = env
+    ctx = br.browser.new_context(timezone_id="Asia/Kolkata")  # UTC+5:30, no daylight saving
+    page = ctx.new_page()
+    page.goto(sim.url("/"))
+    page.wait_for_function("typeof localTimes === 'function'")
+    assert page.evaluate("localTimes('No answer since 05:55 UTC (timeout)')") == "No answer since 11:25 (timeout)"
+    assert page.evaluate("localTimes('Never answered (timeout)')") == "Never answered (timeout)"
+    ctx.close()
+
+
 def test_the_log_pages_back_with_older(env):
     sim, br = env
     expect = br.sync_api.expect

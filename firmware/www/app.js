@@ -44,6 +44,15 @@ function when(t, dateToo) {
   const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
   return dateToo === false ? hm : d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + hm;
 }
+// The logger's "05:55 UTC" (its clock is UTC) as the browser's local time, like every other time shown.
+function localTimes(text) {
+  return String(text).replace(/\b(\d\d):(\d\d) UTC\b/g, (m, hh, mm) => {
+    const d = new Date();
+    d.setUTCHours(+hh, +mm, 0, 0);
+    if (d.getTime() > Date.now() + 60000) d.setUTCDate(d.getUTCDate() - 1); // a time of yesterday
+    return pad(d.getHours()) + ":" + pad(d.getMinutes());
+  });
+}
 function chLabel(n) { const c = meta && meta.channels.find((x) => x.number === n); return c ? c.label : "RS485-" + n; }
 function typeName(t) { return (meta && meta.type_names && meta.type_names[t]) || null; }
 function pointInfo(type, p) { return (meta && meta.points && meta.points[type] && meta.points[type][p]) || null; }
@@ -173,10 +182,13 @@ function route() {
   const parts = (location.hash.slice(1) || "dashboard").split("/"), name = V[parts[0]] ? parts[0] : "dashboard";
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "v-" + name;
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.hash === "#" + (name === "device" ? "devices" : name));
-  say("");
+  say(told); told = "";
   V[name].show(parts.slice(1).map(Number));
 }
 window.addEventListener("hashchange", route);
+// Another view, saying ``text`` there (what was done here: "... deleted").
+let told = "";
+function go(hash, text) { told = text; location.hash = hash; }
 
 async function start() {
   try {

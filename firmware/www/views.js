@@ -55,7 +55,7 @@ V.dashboard = {
     for (const a of ds.attention) {
       const li = h("li", null, "err"), link = h("a", a.name);
       link.href = "#device/" + a.channel + "/" + a.address;
-      li.append(link, h("span", ": " + (a.faults.length ? "Fault: " + a.faults.join(", ") : cap(a.kind) + (a.text && a.text !== cap(a.kind) ? ": " + a.text : ""))));
+      li.append(link, h("span", ": " + (a.faults.length ? "Fault: " + a.faults.join(", ") : cap(a.kind) + (a.text && a.text !== cap(a.kind) ? ": " + localTimes(a.text) : ""))));
       list.append(li);
     }
     const more = ds.fault + ds.offline - ds.attention.length;
@@ -97,7 +97,7 @@ V.dashboard = {
 function stateOf(d) {
   if (d.state && d.state.kind) {
     const k = d.state.kind, label = { running: "Running", waiting: "Waiting", fault: "Fault", offline: "Offline" }[k];
-    const t = d.state.text, same = t && label && (label.startsWith(t) || t.startsWith(label)); // "Running: Run" says it twice
+    const t = d.state.text && localTimes(d.state.text), same = t && label && (label.startsWith(t) || t.startsWith(label)); // "Running: Run" says it twice
     const text = !label ? t || "Communicating" : label + (t && !same ? ": " + t : "");
     return { cls: k === "unknown" ? "running" : k, text };
   }
@@ -266,6 +266,14 @@ V.device = {
     } catch (e) { fail(e); }
   },
 };
+
+onForm("d-card", async () => {
+  const d = V.device.dev;
+  if (!d || !confirm("Delete " + devName(d) + "? The logger stops reading it.")) return "";
+  await api("DELETE", "/api/devices", { type: d.type, channel: d.channel, address: d.address });
+  go("#devices", devName(d) + " deleted.");
+  return "";
+});
 
 V.log = {
   show() { this.paged = false; this.more(true); },
