@@ -5,8 +5,11 @@ priority: polls go first, the scan gets a bounded share while they keep the bus 
 address: one short request (``TIMEOUT_MS``, no retry) to see whether anything answers (a reply or
 an exception reply); if so, each map's own identification: its probe register (a model code in
 its model ranges, or a value inside its probe range), then the model and serial number where the
-map says. Already-configured addresses are reported from what the poller knows, not probed again.
-Nothing is stored: adding a found device is the ordinary ``POST /api/devices``.
+map says. These get a longer timeout and one retry (``IDENTIFY_TIMEOUT_MS``): something answered
+there, and one slow or lost reply must not leave it without its type; a device that keeps quiet
+about a register it lacks costs two of them per map that asks. Already-configured addresses are
+reported from what the poller knows, not probed again. Nothing is stored: adding a found device
+is the ordinary ``POST /api/devices``.
 """
 
 import asyncio
@@ -18,6 +21,7 @@ from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusE
 from firmware.modbus.scheduler import PROBE
 
 TIMEOUT_MS = const(100)  # a real device answers well within this
+IDENTIFY_TIMEOUT_MS = const(300)
 FIRST, LAST = 1, 247
 IDLE, RUNNING, DONE, STOPPED = "idle", "running", "done", "stopped"
 
@@ -84,17 +88,19 @@ class Scan:
             self.state = STOPPED
             raise
 
-    async def _ask(self, address, fn, addr, count):
-        """The register bytes read (a memoryview of the scan's buffer), or the error."""
+    async def _ask(self, address, fn, addr, count, short=False):
+        """The register bytes read (a memoryview of the scan's buffer), or the error; ``short``:
+        one try of TIMEOUT_MS (is anything there?), else two of IDENTIFY_TIMEOUT_MS."""
         try:
             n = await self.channel.request(address, fn, addr, count, out=self._buf, priority=PROBE,
-                                           timeout_ms=TIMEOUT_MS, retries=0, track=False)
+                                           timeout_ms=TIMEOUT_MS if short else IDENTIFY_TIMEOUT_MS,
+                                           retries=0 if short else 1, track=False)
             return memoryview(self._buf)[:n]
         except ModbusError as exc:
             return exc
 
     async def _try(self, address):
-        first = await self._ask(address, 3, 0, 1)
+        first = await self._ask(address, 3, 0, 1, short=True)
         if isinstance(first, ModbusError) and not isinstance(first, (ExceptionReply, CrcError, FrameError)):
             return  # silence: nothing there
         entry = {"address": address, "type": None, "model": None, "serial": None, "configured": False}
