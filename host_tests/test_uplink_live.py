@@ -176,7 +176,7 @@ def test_samples_events_discovery_remote_settings_restarts_and_a_power_cut(tmp_p
         sub.wait("results", lambda: len(results()) == 6, 20)
         got = results()
         assert got[1] == {"id": "b", "ok": True, "channel": 1, "address": 1, "point": "discharge_cutoff_soc",
-                          "register": 47, "raw": 15, "old": 0, "value": 15, "unit": "%", "written": True}
+                          "register": 47, "raw": 15, "old": 10, "value": 15, "unit": "%", "written": True}
         assert got[2]["ok"] is False and "not a setting the ATESS Inverter lets" in got[2]["error"], got[2]
         assert got[3]["ok"] is False and got[3]["code"] == "range" and "outside 0-100 %" in got[3]["error"], got[3]
         assert got[4]["code"] == "too_soon" and got[5]["code"] == "no_limits", got
