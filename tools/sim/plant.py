@@ -1,11 +1,18 @@
 """The simulated plant: ATESS PCS, HPS and PBD inverters, BCU and MBMS batteries and meters as
-pymodbus RTU slaves on the three RS485 lines, with values that move plausibly.
+pymodbus RTU slaves on the three RS485 lines.
 
-SOC drifts, energy counters rise with power, a fault word sets and clears every two minutes.
-Register layouts follow shared/design/register-maps.md (the published tables), not the
-firmware's map files, so a map mistake shows up as a wrong value instead of agreeing with itself.
+What they report is one plant (tools/sim/powers.py): PV by daylight, load by the time of day,
+batteries within the cut-off SOCs the inverters hold, the grid the rest, balancing, with a
+counter per role; each read fills the unit's registers from it at the plant's clock (the PC's,
+or ``--time``). The inverters hold settings with factory values (SETTINGS) until written. A fault
+word sets and clears every two minutes. Register layouts follow shared/design/register-maps.md
+(the published tables), not the firmware's map files, so a map mistake shows up as a wrong value
+instead of agreeing with itself.
 
-    python -m tools.sim.plant --run-dir run [--devices N]
+    python -m tools.sim.plant --run-dir run [--devices N] [--time UNIX_S]
+
+run/plant-state.json, when there (bench/history.py's ``seed`` leaves it), is the plant's state
+at the end of a seeded history: counters and SOC go on from there.
 
 serves run/plant-1..3 (the far ends of the sim's ptys). A file run/plant-silent with one address
 per line silences those devices (they stop answering) until the line is removed; run/plant-fault

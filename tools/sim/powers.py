@@ -66,7 +66,7 @@ def weather(t):
 
 def pv_kw(peak, t, address=0):
     """PV power (kW) of an array of ``peak`` kW at time ``t``."""
-    return peak * daylight(t) * weather(t)[0] * (0.95 + 0.05 * math.sin(t / 97 + address))
+    return peak * daylight(t) * weather(t)[0] * (0.95 + 0.05 * math.sin(t / 500 + address))  # clouds: a slow wave
 
 
 def load_kw(base, t, address=0):
