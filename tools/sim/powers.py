@@ -250,18 +250,23 @@ class Site:
         """The state at ``t``: powers integrated from the last time in steps of at most STEP_S;
         the powers then those of ``t``. Call with ``lock`` held when threads share the site."""
         if self.t is None or t < self.t or t - self.t > MAX_GAP_S:
-            self.t, self.day = t, day_key(t)  # a first call or a clock jump: nothing to integrate
+            self.t = t  # a first call or a clock jump: nothing to integrate
+            self._to_day(t)
         while self.t < t:
             step = min(STEP_S, t - self.t)
             self._powers(self.t + step)
             self._integrate(step / 3600)
             self.t += step
-            day = day_key(self.t)
-            if day != self.day:
-                for inv in self.inverters.values():
-                    inv.today = dict.fromkeys(ROLES, 0.0)
-                self.day = day
+            self._to_day(self.t)
         self._powers(t)
+
+    def _to_day(self, t):
+        """Today's counters start again when ``t`` is on another local day than the last."""
+        day = day_key(t)
+        if self.day is not None and day != self.day:
+            for inv in self.inverters.values():
+                inv.today = dict.fromkeys(ROLES, 0.0)
+        self.day = day
 
     def state(self):
         """What a later plant needs to go on from here (JSON-able)."""
