@@ -66,7 +66,8 @@ def weather(t):
 
 def pv_kw(peak, t, address=0):
     """PV power (kW) of an array of ``peak`` kW at time ``t``."""
-    return peak * daylight(t) * weather(t)[0] * (0.95 + 0.05 * math.sin(t / 500 + address))  # clouds: a slow wave
+    clouds = 0.03 * math.sin(t / 500 + address) + 0.02 * math.sin(t / 1300 + 2 * address)  # slow: 5-minute points
+    return peak * daylight(t) * weather(t)[0] * (0.95 + clouds)
 
 
 def load_kw(base, t, address=0):
