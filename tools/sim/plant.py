@@ -37,7 +37,7 @@ import time
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from tools.sim.line import Line
-from tools.sim.powers import Site, daylight
+from tools.sim.powers import Site, daylight, pv_volts
 
 MODEL_CODES = {"PCS": 21020, "HPS": 22005, "PBD": 23002}
 # The inverters' settings (holding registers, firmware/maps/atess_inverter.json) until written:
@@ -112,12 +112,11 @@ class Unit:
         ir, bat, pbd = self.ir, inv.battery, self.model == "PBD"
         t = time.monotonic() - T0 + self.address * 7  # the fault schedule's time
         vbat = bat.voltage()
-        daylit = inv.pv > 0.05
-        vpv = 6500 + 100 * math.sin(now / 30) if self.model != "PCS" else 0  # 0.1 V, an MPP voltage
-        ir[0] = _u16(vpv)  # PV1 voltage, 0.1 V
+        vpv = pv_volts(now) if self.model != "PCS" else 0
+        ir[0] = _u16(vpv * 10)  # PV1 voltage, 0.1 V
         ir[1] = ir[164] = _u16(vbat * 10)  # battery voltage, 0.1 V
         ir[2] = ir[165] = _u16(inv.battery_kw * 10000 / vbat)  # battery current, 0.1 A, < 0 charging
-        ir[3] = _u16(inv.pv * 1e5 / vpv if daylit and vpv else 0)  # PV1 current, 0.1 A
+        ir[3] = _u16(inv.pv * 1e4 / vpv if vpv > 1 else 0)  # PV1 current, 0.1 A
         if not pbd:
             ir[4] = ir[5] = ir[6] = _u16(4000 + 5 * math.sin(now / 10))  # 400.0 V line voltage
             ir[16] = ir[21] = _u16(5000 + 2 * math.sin(now / 5))  # 50.00 Hz

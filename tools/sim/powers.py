@@ -70,6 +70,12 @@ def pv_kw(peak, t, address=0):
     return peak * daylight(t) * weather(t)[0] * (0.95 + clouds)
 
 
+def pv_volts(t):
+    """A PV string's voltage (V): 0 in the dark, its MPP voltage (640-660 V) from about 20 minutes
+    after sunrise."""
+    return (650 + 10 * math.sin(t / 30)) * min(1.0, 20 * daylight(t))
+
+
 def load_kw(base, t, address=0):
     """Load power (kW) of a site whose night load is about ``base`` x 0.6."""
     h = local_hours(t)
