@@ -118,7 +118,7 @@ class Inverter:
 
     def cutoffs(self):
         """(discharge, charge) cut-off SOC, % (holding registers 47 and 178; a PBD has none)."""
-        if self.model == "PBD":
+        if self.model == "PBD" or self.hr is None:
             return 10, 95
         return min(self.hr[47], 100), min(self.hr[178], 100)
 
@@ -142,7 +142,7 @@ class Site:
         pcs_open = {}  # channel: the last PCS without a PBD
         for spec in layout:
             ch, addr, kind, model = spec[:4]
-            hr = holding.get((ch, addr)) or [0] * 400
+            hr = holding.get((ch, addr))  # None: the factory cut-offs
             if kind != "atess_inverter":
                 continue
             cap, kw = MODELS[model][2:]
@@ -177,7 +177,7 @@ class Site:
             days = 300 + 17 * inv.address
             pv = days * inv.pv_peak * 5.5
             load = days * inv.load_base * 17
-            through = days * inv.battery.capacity * (0.35 if inv.model != "PBD" else 0.5)
+            through = days * inv.battery.capacity * 0.35
             tot = inv.total
             tot["pv"], tot["load"] = pv, load
             if inv.model == "PBD":
