@@ -5,6 +5,7 @@ written before it starts (by the firmware's own History, as the logger writes it
 Run: ``python -m bench.history`` (part of ``make bench``).
 """
 
+import json
 import os
 import statistics
 import sys
@@ -19,39 +20,51 @@ from firmware.history import DAY_S, SLOT_S, History, main_points  # noqa: E402
 from firmware.log import Log  # noqa: E402
 from firmware.poller import Device  # noqa: E402
 from tools.sim.client import logged_in_sim  # noqa: E402
-from tools.sim.plant import default_layout  # noqa: E402
+from tools.sim.plant import STATE_FILE, Unit, default_layout  # noqa: E402
+from tools.sim.powers import Site  # noqa: E402
 
 PASSWORD = "bench-password-1"
 DAYS = 31  # 30 whole days and today
 
 
-def _put(d, pt, value):
+def _copy(d, pt, unit):
+    """Point ``pt`` of device ``d`` as the simulated ``unit`` holds it now (its registers as read)."""
+    src = unit.ir if pt.function == 4 else unit.hr
     at = d.map.offset(pt)
-    for k in range(pt.regs - 1, -1, -1):
-        d.raw[at + 2 * k], d.raw[at + 2 * k + 1] = (value >> 8) & 0xFF, value & 0xFF
-        value >>= 16
+    for k in range(pt.regs):
+        v = src[pt.address + k]
+        d.raw[at + 2 * k], d.raw[at + 2 * k + 1] = (v >> 8) & 0xFF, v & 0xFF
 
 
 def seed(flash, now, days=DAYS):
     """``days`` - 1 whole days and today up to ``now`` of 5-minute points (and so daily energy) for
-    the sim's plant, written by the firmware's History; the slots recorded."""
+    the sim's plant, written by the firmware's History; the slots recorded. The values are the
+    sim's own (tools/sim/powers.py run over those days: PV by daylight and a weather per day, the
+    load's curve, batteries and counters); the plant's state at ``now`` is left beside the flash
+    folder (run/plant-state.json), where `make sim` goes on from it."""
     maps = devicemap.load_all()
     hist = History(flash, maps, Log(echo=False))
+    layout = default_layout()
+    site = Site(layout)
+    units = [Unit(*spec, site=site) for spec in layout]
     devices = []
-    for ch, addr, dtype, model in default_layout():
+    for ch, addr, dtype, model in layout:
         d = Device({"type": dtype, "channel": ch, "address": addr}, maps[dtype])
         d.model, d.good_polls, d.online = model, 1, True
         devices.append(d)
     start = (now // DAY_S - days + 1) * DAY_S
+    site.start(start)
     slots = 0
     for t in range(start, now, SLOT_S):
-        k = (t - start) // SLOT_S
-        for d in devices:
+        for d, u in zip(devices, units):
+            u.update(t)
             for pt in main_points(d.map, d.model):
-                # counters rise, the rest varies (a saw shifted per device and point: no two alike)
-                _put(d, pt, k if pt.unit == "kWh" else (k * 7 + pt.address * 13 + d.address * 31) % 500)
+                _copy(d, pt, u)
         hist.record(t, devices)
         slots += 1
+    site.advance(now)
+    with open(os.path.join(os.path.dirname(os.path.abspath(flash)), STATE_FILE), "w") as f:
+        json.dump(site.state(), f)
     return slots
 
 

@@ -7,6 +7,8 @@ import time
 import pytest
 from test_web_api import Sim, _logged_in
 
+from tools.sim import powers
+
 TYPE_NAMES = {"atess_inverter": "ATESS Inverter", "bcu_battery": "BCU Battery", "mbms_battery": "MBMS Battery",
               "chint_dtsu666": "CHINT DTSU666 Meter", "eastron_sdm630": "Eastron SDM630 Meter"}
 
@@ -80,6 +82,12 @@ def test_detail_has_every_value_in_words_and_404_in_words(sim):
     assert _get(sim, "/api/devices/detail?channel=1", 400)["field"] == "address"
 
 
+def _span(f, t0, t1):
+    """(least, most) of the sim's curve ``f`` over the seconds ``t0``..``t1``."""
+    got = [f(t) for t in range(int(t0), int(t1) + 2)]
+    return min(got), max(got)
+
+
 def test_plant_sums_the_live_devices(sim):
     figures = ("pv_kw", "battery_kw", "battery_soc", "grid_kw", "load_kw")
     deadline = time.monotonic() + 20  # on a loaded machine a device can be between two reads
@@ -88,11 +96,23 @@ def test_plant_sums_the_live_devices(sim):
         if all(p[k] is not None for k in figures) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
+    t1 = time.time()
     assert p["quality"] in ("live", "stale"), p
-    # the sim: inverters' PV 2-8 kW each (HPS and PBD), battery power negative (charging), the CHINT
-    # meter importing 2.5-3.5 kW (its W made kW), the PCS's load 1.6-6.4 kW
-    assert 4 <= p["pv_kw"] <= 16 and p["battery_kw"] < 0 and 2.4 <= p["grid_kw"] <= 3.6, p
-    assert 1.5 <= p["load_kw"] <= 13 and 10 <= p["battery_soc"] <= 90, p
+    # the sim's plant (tools/sim/powers.py) on the PC's clock: PV from the HPS (2) and the PBD (3) by
+    # daylight, the load of the HPS and the PCS (1) by the time of day, each read within the last
+    # two polls (20 s); registers hold 0.1 kW, so each figure is within 0.05 kW per inverter of it
+    peak, base = powers.MODELS["HPS"][:2]
+    pv = _span(lambda t: powers.pv_kw(peak, t, 2) + powers.pv_kw(powers.MODELS["PBD"][0], t, 3), t1 - 20, t1)
+    load = _span(lambda t: powers.load_kw(base, t, 2) + powers.load_kw(powers.MODELS["PCS"][1], t, 1), t1 - 20, t1)
+    assert pv[0] - 0.1 <= p["pv_kw"] <= pv[1] + 0.1, (p, pv)
+    assert load[0] - 0.1 <= p["load_kw"] <= load[1] + 0.1, (p, load)
+    # the powers balance: PV + battery (> 0 discharging) + grid (the CHINT meter, > 0 importing) = load,
+    # up to the registers' rounding (7 values of 0.1 kW) and how far the inverters' grid could move
+    # between their reads and the meter's (no more than PV - load did in that time)
+    moved = (pv[1] - pv[0]) + (load[1] - load[0])
+    gap = p["pv_kw"] + p["battery_kw"] + p["grid_kw"] - p["load_kw"]
+    assert abs(gap) <= 0.35 + moved, (p, gap, moved)
+    assert 9.5 <= p["battery_soc"] <= 95.5, p  # the cut-off SOCs the inverters hold
     assert set(p["energy_today"]) == {"pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh",
                                       "battery_charge_kwh", "battery_discharge_kwh"}
 

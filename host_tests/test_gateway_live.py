@@ -15,7 +15,7 @@ from conftest import HERE, ROOT, free_port, mp_env, require_tool
 from pymodbus.client import ModbusTcpClient
 
 from tools.sim import ptys
-from tools.sim.plant import Plant, _ascii
+from tools.sim.plant import SETTINGS, Plant, _ascii
 
 LAYOUT = [[1, 1, "atess_inverter"], [1, 2, "atess_inverter"], [1, 3, "atess_inverter"]]
 PLANT = [(1, 1, "atess_inverter", "PCS"), (1, 2, "atess_inverter", "HPS"), (1, 3, "atess_inverter", "PBD")]
@@ -117,7 +117,7 @@ def test_reads_cached_forwarded_and_refused(setup):
         # refusals: the spec's exception codes
         assert c.read_holding_registers(0, count=1, device_id=99).exception_code == 10  # not configured
         assert c.write_register(47, 15, device_id=1).exception_code == 1  # writes are off
-        assert hps.hr[47] == 0  # and nothing reached the device
+        assert hps.hr[47] == SETTINGS[47]  # and nothing reached the device: it holds its own value
         plant.silence([3])
         assert c.read_holding_registers(180, count=1, device_id=3).exception_code == 11  # no answer
         plant.silence([])

@@ -70,11 +70,12 @@ def test_history_of_the_running_logger_across_a_restart(tmp_path, pty_pair):
         got = _wait_points(base, 1)
         hps = [u for u in plant.units if u.address == 2][0]
         hps.update()
-        plant_soc = hps.ir[47]  # the plant's own value now (its curve: 50 + 40 sin(t / 900) %)
+        plant_soc = hps.ir[47]  # the plant's own value now (tools/sim/powers.py: its battery's SOC)
         assert got["unit"] == "%" and got["points"], got
         t, soc = got["points"][-1]
         assert t == MARK, got
-        # the curve moves at most 0.05 % a second, and a few seconds passed since the mark
+        # the SOC moves at most 50 kW / 200 kWh = 0.007 % a second (powers.MODELS, HPS), and a few
+        # seconds passed since the mark
         assert abs(soc - plant_soc) <= 1, (soc, plant_soc)
         status, headers, text = _raw(base, "/api/history?channel=1&address=2&point=battery_soc&format=csv"
                                            "&from=%d&to=%d" % (MARK - 600, MARK + 900))

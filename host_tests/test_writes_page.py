@@ -20,7 +20,7 @@ def test_a_devices_settings_shown_refused_and_written_in_its_detail_view(tmp_pat
         card.click()
         assert page.url.endswith("#device/1/2")
         soc = page.locator("#d-settings form[data-point='discharge_cutoff_soc']")
-        expect(soc).to_contain_text("0 to 100 %, now 0 %", timeout=15000)  # read from the device
+        expect(soc).to_contain_text("0 to 100 %, now 10 %", timeout=15000)  # read from the device
         assert page.locator("#d-settings form[data-point='on_off']").count() == 0  # not written: not offered
         soc.locator("input").fill("150")
         soc.locator("button").click()

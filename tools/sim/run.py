@@ -64,10 +64,12 @@ def start_broker(run_dir, port):
     return b
 
 
-def start_plant(run_dir, devices):
+def start_plant(run_dir, devices, at=None):
     cmd = [sys.executable, "-m", "tools.sim.plant", "--run-dir", run_dir]
     if devices:
         cmd += ["--devices", str(devices)]
+    if at:  # the plant's time of day is the sim's time
+        cmd += ["--time", str(at)]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline().strip()
     if not line.startswith("plant:"):
@@ -112,7 +114,7 @@ def main(argv=None):
 
     if seed_settings(run_dir, full_layout(args.devices) if args.devices else default_layout(), args.mqtt_port):
         print("sim: first start, the plant's devices were added to the settings", flush=True)
-    lines.append(start_plant(run_dir, args.devices))
+    lines.append(start_plant(run_dir, args.devices, args.time))
     ntp = SntpResponder(args.time, from_first_request=True) if args.time else SntpResponder()
     broker = start_broker(run_dir, args.mqtt_port) if args.mqtt_port else None
     fw = None
