@@ -56,6 +56,23 @@ def powers(devices):
     return out, quality
 
 
+def totals(devices):
+    """{figure: kWh or None} of the energy counters' totals by role (the manual's "accumulated"
+    energy), from every device read at least once: a counter only rises, so an offline device's
+    last reading still counts."""
+    found = {role: [] for role, _ in ENERGY}
+    for d in devices:
+        if d.good_polls and d.map:
+            for pt in d.map.polled(d.model):
+                if pt.role in found:
+                    found[pt.role].append((d.map.plant_rank, devicemap.decode(pt, d.raw, d.map.offset(pt))))
+    out = {}
+    for role, key in ENERGY:
+        v = _pick(found[role])
+        out[key] = None if v is None else round(v, 1)
+    return out
+
+
 def energy(devices, today):
     """{figure: kWh or None} of today's energy from the history's entries ``today`` [(day, channel,
     address, {counter: kWh})], each counter's role from its device's map."""

@@ -177,9 +177,14 @@ def test_the_dashboard_shows_the_plant_in_kw(env):
     expect(flows.nth(1)).to_contain_text(re.compile("charging|discharging|idle"))
     expect(flows.nth(1)).to_contain_text(re.compile(r"SOC \d+ %"))
     # energy today: kWh, or "-" while the logger has no figure (never an id or "null")
-    expect(page.locator("#today dd")).to_have_count(6)
-    for dd in page.locator("#today dd").all_inner_texts():
-        assert dd == "-" or re.match(r"^\d+\.\d\skWh$", dd), dd
+    # and in all (the counters' totals): a row per flow, "-" where no device counts it
+    rows = page.locator("#today tbody tr")
+    expect(rows).to_have_count(6)
+    for row in rows.all():
+        label, today, total = row.locator("td").all_inner_texts()
+        assert today == "-" or re.match(r"^\d+\.\d\skWh$", today), (label, today)
+        assert total == "-" or re.match(r"^\d+\.\d\s(k|M)Wh$", total), (label, total)
+    expect(rows.first.locator("td").nth(2)).to_have_text(re.compile(r"Wh$"))  # PV counted by the inverters
     # the devices' status (the sim's inverters go into fault for 20 s every 2 minutes) and the day's curves
     expect(page.locator("#dev-sum")).to_have_text(re.compile(r"^6 devices: \d+ running, 1 communicating"))
     expect(page.locator("#today-chart path.line")).to_have_count(2, timeout=10000)

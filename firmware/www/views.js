@@ -16,6 +16,8 @@ function flowCard(title, kw, dir, extra) {
   if (extra) c.append(h("p", extra, "dir"));
   return c;
 }
+// A lifetime total: MWh from 10,000 kWh on, so the column stays narrow.
+function bigKwh(v) { return typeof v === "number" && Math.abs(v) >= 10000 ? withUnit(v / 1000, "MWh") : withUnit(v, "kWh"); }
 function direction(kw, plus, minus) {
   if (kw === null || kw === undefined) return "no live value";
   return Math.abs(kw) < 0.05 ? "idle" : kw > 0 ? plus : minus;
@@ -38,9 +40,15 @@ V.dashboard = {
       flowCard("Grid", p.grid_kw, direction(p.grid_kw, "importing from the grid", "exporting to the grid")),
       flowCard("Load", p.load_kw, direction(p.load_kw, "consuming", "consuming")));
     if (p.quality === "stale") flows.append(h("p", "Some devices are offline: figures are from their last reading.", "stale wide"));
-    const e = p.energy_today || {}, kwh = (v) => withUnit(v, "kWh");
-    rows($("#today"), [["PV", kwh(e.pv_kwh)], ["Load", kwh(e.load_kwh)], ["From the grid", kwh(e.grid_import_kwh)],
-      ["To the grid", kwh(e.grid_export_kwh)], ["Battery charged", kwh(e.battery_charge_kwh)], ["Battery discharged", kwh(e.battery_discharge_kwh)]]);
+    // energy today and in all (the manual's "accumulated"), a row per flow
+    const e = p.energy_today || {}, all = p.energy_total || {}, tb = $("#today tbody");
+    tb.textContent = "";
+    for (const [label, k] of [["PV", "pv_kwh"], ["Load", "load_kwh"], ["From the grid", "grid_import_kwh"], ["To the grid", "grid_export_kwh"],
+      ["Battery charged", "battery_charge_kwh"], ["Battery discharged", "battery_discharge_kwh"]]) {
+      const tr = h("tr");
+      tr.append(h("td", label), h("td", withUnit(e[k], "kWh")), h("td", bigKwh(all[k])));
+      tb.append(tr);
+    }
     this.health(st);
   },
   // Device status (manual 5.4): how many run, wait, are in fault or offline; the ones needing attention by name.

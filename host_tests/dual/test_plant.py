@@ -88,7 +88,8 @@ def _set(d, name, v):
     if pt.type == "f32":
         raw = struct.pack(">f", v / pt.scale)
     else:
-        raw = struct.pack(">h" if pt.type == "i16" else ">H", int(round(v / pt.scale)))
+        fmt = {"i16": ">h", "u32": ">I", "i32": ">i"}.get(pt.type, ">H")
+        raw = struct.pack(fmt, int(round(v / pt.scale)))
     d.raw[at : at + len(raw)] = raw
 
 
@@ -108,3 +109,16 @@ def test_device_states_count_each_kind_and_name_the_ones_needing_attention():
     many = [_device("atess_inverter", 1, a, "HPS", {"running_state": 3}) for a in range(1, 16)]
     got = plant.device_states(many, None)
     assert got["fault"] == 15 and len(got["attention"]) == plant.MAX_ATTENTION  # counted, not all named
+
+
+def test_totals_sum_the_counters_by_role_an_offline_devices_last_reading_too():
+    hps = _device("atess_inverter", 1, 1, "HPS", {"pv_energy_total": 1200.5, "grid_import_energy_total": 300.0})
+    pbd = _device("atess_inverter", 1, 2, "PBD", {"pv_energy_total": 800.0})
+    pbd.online = False  # offline: its counter's last reading still counts (a total only rises)
+    meter = _device("chint_dtsu666", 3, 21, values={"import_energy_total": 900.25})
+    never = _device("atess_inverter", 1, 3, "PBD", {"pv_energy_total": 50.0})
+    never.good_polls = 0  # never read: its buffer holds nothing of the device
+    got = plant.totals([hps, pbd, meter, never])
+    assert got["pv_kwh"] == 2000.5, got
+    assert got["grid_import_kwh"] == 900.2, got  # the meter's (rank 1), not the inverter's as well
+    assert got["battery_charge_kwh"] == 0.0 and plant.totals([])["pv_kwh"] is None, got
