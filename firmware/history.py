@@ -180,6 +180,7 @@ class History:
         self._key = None  # day * 288 + slot of the last slot recorded: a clock set back records nothing twice
         self._first = {}  # (channel, address): [type key, counter values at the day's start]
         self._last = {}  # (channel, address): last counter values
+        self._low = {}  # (channel, address): counter values read lower than the last, once
         self._pts = {}  # "type/model": (its map, its main points)
         self.written = 0  # slots recorded this start
 
@@ -272,14 +273,24 @@ class History:
 
     def _count(self, k, key, values):
         """Today's counting for the device at ``k``: its first and last counter values. A counter
-        that went back (the device replaced, its counter reset) counts on from its new value: what
-        the day counted before stays counted, never a negative day."""
+        read lower than the last time is a glitch (an inverter restarting reads 0 once) unless the
+        next mark reads it low too: then it was reset (the device replaced) and counts on from its
+        first low value, the day keeping what it counted before; never a negative day."""
         first = self._first.get(k)
         if first is None or first[0] != key:
-            self._first[k] = [key, values]
-        else:
-            last = self._last.get(k, first[1])
-            first[1] = [a if v >= b else v - (b - a) for a, b, v in zip(first[1], last, values)]
+            self._first[k], self._last[k] = [key, values], values
+            self._low.pop(k, None)
+            return
+        last = self._last.get(k, first[1])
+        if all(v >= b for v, b in zip(values, last)):
+            self._last[k] = values
+            self._low.pop(k, None)
+            return
+        low = self._low.pop(k, None)
+        if low is None:
+            self._low[k] = values  # once: wait for the next mark
+            return
+        first[1] = [a if v >= b else w - (b - a) for a, b, v, w in zip(first[1], last, values, low)]
         self._last[k] = values
 
     def _new_day(self, day):
@@ -295,22 +306,42 @@ class History:
 
     def _starting(self, day):
         """The first slot after a start, as a generator yielding now and then (a day's file of 60
-        devices is ~550 KB to read): a day that ended while the logger was off gets its energy
-        (its file has points, the energy file no entry), then ``day``'s first counter values come
-        back from its points file, and its type table is read for the next append."""
+        devices is ~550 KB to read, a year's energy ~460 KB by December): a day that ended while
+        the logger was off gets its energy (its file has points, the energy file no entry), then
+        ``day``'s first counter values come back from its points file, and the files appended to
+        next have their type tables read."""
         days = [int(n[1:-2]) for n in self._names("p")]
         days = [d for d in days if d < day]
-        if days and not any(e[0] == days[-1] for e in self.energy(days[-1], days[-1])):
-            yield from self._recover(days[-1])
-            self._close_day(days[-1])
+        if days:
+            yield from self._types("e%d.h" % _year(days[-1]))  # a year's energy: up to ~460 KB
+            closed = yield from self._closed(days[-1])
+            if not closed:
+                yield from self._recover(days[-1])
+                self._close_day(days[-1])
+        yield from self._types("e%d.h" % _year(day))  # for midnight's append
         yield from self._recover(day)
-        f = self._file("p%d.h" % day)
+        yield from self._types("p%d.h" % day)
+
+    def _types(self, name):
+        """Reads file ``name``'s type table for the appends, if not yet (a generator)."""
+        f = self._file(name)
         if f.types is None:
             yield from f.loading()
 
+    def _closed(self, day):
+        """Whether ``day``'s energy is in its year file (a generator, its value the answer)."""
+        n = 0
+        for _, p in typed(self.dir + "/e%d.h" % _year(day)):
+            if p[:1] == b"E" and struct.unpack(">H", p[1:3])[0] == day:
+                return True
+            n += 1
+            if n % STEP == 0:
+                yield
+        return False
+
     def _recover(self, day):
         """A day's first and last counter values, from its points file (a generator: see _starting)."""
-        self._first, self._last = {}, {}
+        self._first, self._last, self._low = {}, {}, {}
         n = 0
         for types, p in typed(self.dir + "/p%d.h" % day):
             got = self._decode(p, types, energy_only=True)
@@ -378,7 +409,8 @@ class History:
         since 1970): finished days from the year files, today's so far from memory. ``devices``
         (the devices now; only while the clock is on the history's day): today's energy counts up
         to their live counters, not only to the last 5-minute mark."""
-        for year in range(_year(day0), _year(day1) + 1):
+        only_today = day0 == day1 == self._day  # in memory: the year file (~460 KB by December) is not read
+        for year in range(_year(day0), _year(day1) + 1) if not only_today else ():
             for types, p in typed(self.dir + "/e%d.h" % year):
                 if p[:1] != b"E":
                     continue

@@ -147,6 +147,17 @@ async def test_a_counter_that_goes_back_counts_on_from_its_new_value():
     assert _pv(h.energy(DAY, DAY)) == [(DAY, 1, 1, 5.0)]
 
 
+def test_a_counter_read_low_once_is_a_glitch_not_a_reset():
+    h = _history(tmpdir())
+    inv = _device("atess_inverter", 1, 1, "HPS")
+    got = []
+    for k, total in enumerate((100000, 100500, 0, 100510)):  # an inverter restarting reads 0 once
+        _set(inv, "pv_energy_total", total)
+        h.record(T0 + 8 * 3600 + k * 300, [inv])
+        got.append(_pv(h.energy(DAY, DAY))[0][3])
+    assert got == [0.0, 50.0, 50.0, 51.0], got  # not 10,000 kWh and more
+
+
 async def test_reading_todays_file_back_lets_the_other_tasks_run():
     """A day's file of 60 devices is ~550 KB: read back at a start in steps, never in one piece."""
     import asyncio
