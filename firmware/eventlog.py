@@ -60,7 +60,12 @@ class EventLog(FrameLog):
         """(up to ``n`` events newest first, older than ``seq`` ``before`` when given, of the
         ``levels`` given (None: all); whether there are more before the last one)."""
         out = []
+        # a level's quoted word must be in the row's bytes: the rows of other levels are skipped
+        # without decoding them (the filter reads back through a log of thousands of rows)
+        needles = None if levels is None else [b'"' + v.encode() + b'"' for v in levels]
         for p in self.newest():
+            if needles is not None and not any(n in p for n in needles):
+                continue
             try:
                 row = json.loads(p)
             except ValueError:

@@ -285,7 +285,8 @@ onForm("d-card", async () => {
 
 V.log = {
   show() { this.paged = false; this.more(true); },
-  tick() { if (!this.paged) this.more(true); }, // the newest, until the user pages back
+  // the newest, until the user pages back; the faults alone every 30 s (the logger reads back far for them)
+  tick() { this.ticks = (this.ticks || 0) + 1; if (!this.paged && (!$("#ev-level").value || this.ticks % 10 === 0)) this.more(true); },
   async more(fresh) {
     let r;
     if (!fresh) this.paged = true;
