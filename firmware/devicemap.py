@@ -93,6 +93,7 @@ class DeviceMap:
                 raise MapError("%s: 1-%d registers inside 0-65535" % (w, _MAX_BLOCK))
             self.blocks.append((fn, addr, count))
         self.points = []
+        self._polled = {}  # model: the points polled on it (see polled)
         self.limits = {}  # writable point name: (min, max) in its unit; a writable point without is not written
         names = []
         shared = {}
@@ -327,8 +328,15 @@ class DeviceMap:
         return None
 
     def polled(self, model=None):
-        """Points read each poll: not write-only, and present on ``model``."""
-        return [p for p in self.points if not p.writable and (not p.models or model is None or model in p.models)]
+        """Points read each poll: not write-only, and present on ``model`` (a tuple kept per model:
+        the pollers, the records and every dashboard request ask for it, 60 devices at a time)."""
+        got = self._polled.get(model)
+        if got is None:
+            got = tuple(p for p in self.points
+                        if not p.writable and (not p.models or model is None or model in p.models))
+            if len(self._polled) < 8:  # a map's few models; never one per code a garbled reply could give
+                self._polled[model] = got
+        return got
 
 
 def _packed(table):

@@ -30,21 +30,28 @@ def _pick(found):
     return sum(v for r, v in found if r == best)
 
 
-def powers(devices):
-    """({figure: value or None} of the live (or stale) devices' role points, quality): quality is
-    "live", "stale" (a device counted was read more than two intervals ago) or "none"."""
-    found = {role: [] for role, _ in POWER}
+def _by_role(devices, roles, usable, scaled=False):
+    """{role: [(plant_rank, value)]} of the ``usable`` devices' points with one of ``roles``
+    (``scaled``: W made kW, the SOC as it is); and the qualities of the devices counted."""
+    found = {role: [] for role in roles}
     qualities = set()
     for d in devices:
-        if not (d.online and d.good_polls and d.map):
+        if not usable(d):
             continue
         for pt in d.map.polled(d.model):
             if pt.role in found:
                 v = devicemap.decode(pt, d.raw, d.map.offset(pt))
-                if pt.role != "battery_soc":
+                if scaled and pt.role != "battery_soc":
                     v = v * _TO_KW.get(pt.unit, 1)
                 found[pt.role].append((d.map.plant_rank, v))
                 qualities.add(d.quality())
+    return found, qualities
+
+
+def powers(devices):
+    """({figure: value or None} of the live (or stale) devices' role points, quality): quality is
+    "live", "stale" (a device counted was read more than two intervals ago) or "none"."""
+    found, qualities = _by_role(devices, [r for r, _ in POWER], lambda d: d.online and d.good_polls and d.map, True)
     out = {}
     for role, key in POWER:
         v = _pick(found[role])
@@ -60,12 +67,7 @@ def totals(devices):
     """{figure: kWh or None} of the energy counters' totals by role (the manual's "accumulated"
     energy), from every device read at least once: a counter only rises, so an offline device's
     last reading still counts."""
-    found = {role: [] for role, _ in ENERGY}
-    for d in devices:
-        if d.good_polls and d.map:
-            for pt in d.map.polled(d.model):
-                if pt.role in found:
-                    found[pt.role].append((d.map.plant_rank, devicemap.decode(pt, d.raw, d.map.offset(pt))))
+    found, _ = _by_role(devices, [r for r, _ in ENERGY], lambda d: d.good_polls and d.map)
     out = {}
     for role, key in ENERGY:
         v = _pick(found[role])

@@ -55,3 +55,10 @@ def test_scan_button_adds_a_found_device(tmp_path):
         assert page.url.endswith("#devices")
         expect(page.locator("#cards .card")).to_have_count(5, timeout=10000)
         expect(page.locator("#cards .card[data-address='11']")).to_have_count(0)
+        # a link to it now (a bookmark, a stale dashboard line): no Delete for the device seen before
+        page.goto(sim.url("/#device/1/2"))
+        expect(page.locator("#d-card button")).to_be_visible(timeout=10000)
+        page.goto(sim.url("/#device/2/11"))
+        expect(page.locator("#d-name")).not_to_have_text("", timeout=10000)
+        expect(page.locator("#d-card button")).to_be_hidden()
+        assert "HPS" not in page.inner_text("#d-card"), page.inner_text("#d-card")

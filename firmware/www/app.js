@@ -26,8 +26,8 @@ function withUnit(v, unit) {
   if (v === null || v === undefined) return "-";
   if (typeof v !== "number") return String(v) + (unit ? "\u00a0" + unit : "");
   if (unit === "W" && Math.abs(v) >= 1000) { v /= 1000; unit = "kW"; }
-  const k = DECIMALS[unit];
-  return (k === undefined ? num(v) : v.toFixed(k)) + (unit ? "\u00a0" + unit : "");  // the unit never wraps alone
+  const k = DECIMALS[unit], t = k === undefined ? num(v) : v.toFixed(k);
+  return (/^-0(\.0+)?$/.test(t) ? t.slice(1) : t) + (unit ? "\u00a0" + unit : "");  // no "-0.0"; the unit never wraps alone
 }
 function ago(s) {
   if (s === null || s === undefined) return "never";

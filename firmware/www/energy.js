@@ -200,6 +200,7 @@ $("#e-pt").addEventListener("change", () => V.energy.day());
 $("#e-day").addEventListener("change", () => V.energy.day());
 // A day before or after the one shown (a phone's date picker is slow for that).
 function stepDay(n) {
+  if (!$("#e-day").value) return;
   const [y, m, d] = $("#e-day").value.split("-").map(Number), t = new Date(y, m - 1, d + n);
   $("#e-day").value = t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate());
   V.energy.day();

@@ -34,8 +34,7 @@ V.settings = {
       $("#upinfo").textContent = "Running version " + st.firmware_version +
         (u.on_trial ? " (on trial: kept once healthy)" : "") + (st.last_rollback ? ". Last rollback: " + words(st.last_rollback) : "");
       $("#clk-now").textContent = "The logger's time: " + (ck.time ? when(ck.time) + (ck.synced ? ", set by the time server" : ", not synced") : "not set");
-      const n = st.network || {};
-      $("#net-now").textContent = n.ip ? "Address in use: " + n.ip + (n.dhcp ? " (from DHCP)" : "") : "No address yet: is the network cable plugged in?";
+      $("#net-now").textContent = netNow(st.network || {});
       if (hs) $("#hist-now").textContent = "Used " + Math.round(hs.used / 1024) + " KB of " + Math.round(hs.budget / 1024) + " KB.";
     } catch (e) { fail(e); }
   },
@@ -57,6 +56,13 @@ onForm("serial", async (f) => {
   await api("PUT", "/api/settings/serial", body);
   return "Saved";
 });
+// The address the logger holds now, and how it got it (the network's state, manual 4.1-4.2).
+function netNow(n) {
+  const how = { dhcp: " (from the router, DHCP)", static: " (static)", setup: " (the setup address of the first minutes after a start)",
+    fallback: " (the router gives no address: the fallback address meanwhile)", requesting: " (asking the router for an address)" }[n.state];
+  if (n.state === "no-link") return "No network cable (no link).";
+  return !n.ip || n.ip === "0.0.0.0" ? "No address yet" + (how || "") + "." : "Address in use: " + n.ip + (how || "") + ".";
+}
 // With DHCP the router gives the address: the static fields are kept for later but not edited.
 function netMode() {
   const f = $("#net"), dhcp = f.dhcp.value === "1";

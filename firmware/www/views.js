@@ -18,9 +18,10 @@ function flowCard(title, kw, dir, extra) {
 }
 // A lifetime total: MWh from 10,000 kWh on, so the column stays narrow.
 function bigKwh(v) { return typeof v === "number" && Math.abs(v) >= 10000 ? withUnit(v / 1000, "MWh") : withUnit(v, "kWh"); }
+const IDLE_KW = 0.05; // below this a flow is idle, on the dashboard and the cards alike
 function direction(kw, plus, minus) {
   if (kw === null || kw === undefined) return "no live value";
-  return Math.abs(kw) < 0.05 ? "idle" : kw > 0 ? plus : minus;
+  return Math.abs(kw) < IDLE_KW ? "idle" : kw > 0 ? plus : minus;
 }
 
 V.dashboard = {
@@ -30,11 +31,11 @@ V.dashboard = {
     try { st = await api("GET", "/api/status"); } catch (e) { fail(e); return; }
     try { plant = await api("GET", "/api/plant"); } catch (e) { if (e.status === 401) { fail(e); return; } }
     this.devices(plant && plant.devices, st);
-    if (Date.now() - this.drawn > 300000) { this.drawn = Date.now(); this.chart(st); } // a new point every 5 minutes
+    if (Date.now() - this.drawn > 300000) this.chart(st); // a new point every 5 minutes
     const p = plant || {}, flows = $("#flows");
     flows.textContent = "";
     flows.append(
-      flowCard("PV", p.pv_kw, p.pv_kw === null || p.pv_kw === undefined ? "no live value" : p.pv_kw > 0.05 ? "producing" : "not producing"),
+      flowCard("PV", p.pv_kw, p.pv_kw === null || p.pv_kw === undefined ? "no live value" : p.pv_kw >= IDLE_KW ? "producing" : "not producing"),
       flowCard("Battery", p.battery_kw, direction(p.battery_kw, "discharging", "charging"),
         p.battery_soc === null || p.battery_soc === undefined ? null : "SOC " + Math.round(p.battery_soc) + " %"),
       flowCard("Grid", p.grid_kw, direction(p.grid_kw, "importing from the grid", "exporting to the grid")),
@@ -73,6 +74,7 @@ V.dashboard = {
   async chart(st) {
     const t = st.clock && st.clock.time ? new Date(st.clock.time * 1000) : null, box = $("#today-chart");
     if (!t) { noData(box, "The clock is not set yet: the day's curve shows once it is."); return; }
+    this.drawn = Date.now();
     const t0 = new Date(t.getFullYear(), t.getMonth(), t.getDate()).getTime() / 1000, t1 = t0 + 86400;
     const one = async (figure) => (await api("GET", "/api/history/plant?figure=" + figure + "&from=" + t0 + "&to=" + (t1 - 1))).points;
     try { lineChart(box, [["PV", await one("pv_kw")], ["Load", await one("load_kw")]], t0, t1, "kW"); }
@@ -119,8 +121,9 @@ const RANK = { kW: 0, W: 0, "%": 1, kWh: 3 };
 const DIRECTIONS = { battery_power: ["discharging", "charging"], grid_power: ["importing", "exporting"] };
 function valueText(v, info) {
   const dirs = info && DIRECTIONS[info.role];
-  if (v.text || !dirs || typeof v.value !== "number" || v.value === 0) return v.text || withUnit(v.value, v.unit);
-  return withUnit(Math.abs(v.value), v.unit) + " " + dirs[v.value > 0 ? 0 : 1];
+  if (v.text || !dirs || typeof v.value !== "number") return v.text || withUnit(v.value, v.unit);
+  const kw = v.unit === "W" ? v.value / 1000 : v.value;
+  return withUnit(Math.abs(v.value), v.unit) + " " + direction(kw, dirs[0], dirs[1]);
 }
 function labelled(d) {
   const out = [];
@@ -188,7 +191,9 @@ function busRows(b) {
 
 V.device = {
   async show(a) {
-    this.ch = a[0]; this.addr = a[1];
+    this.ch = a[0]; this.addr = a[1]; this.dev = null;  // never the device shown before (Delete acts on it)
+    for (const id of ["#d-state", "#d-faults", "#d-info", "#d-bus", "#d-values tbody"]) $(id).textContent = "";
+    $("#d-card button").hidden = true;
     $("#d-name").textContent = ""; $("#d-settings").textContent = ""; $("#d-set-note").textContent = "Reading the settings from the device...";
     await this.tick();
     this.settings();
@@ -203,6 +208,7 @@ V.device = {
       if (!d) { $("#d-name").textContent = e.status === 404 ? e.message : "No such device"; return; }
     }
     this.dev = d;
+    $("#d-card button").hidden = false;
     const s = stateOf(d);
     $("#d-name").textContent = devName(d);
     $("#d-state").textContent = s.text; $("#d-state").className = "state " + s.cls;
