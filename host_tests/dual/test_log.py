@@ -62,5 +62,5 @@ def test_a_wrapped_uptime_reads_back_as_it_was_logged():
     log._t0 = ticks_add(log._t0, 5000)  # five seconds "in the future": uptime -5000 ms
     log.info("early")
     ms = log.recent()[0][0]
-    assert -5000 <= ms < -4900, ms  # -5000 and the few ms since the log was made
+    assert -5000 <= ms < -4000, ms  # -5000 and the time since the log was made (a loaded machine)
     assert raises(ValueError, lambda: Log(capacity=63))
