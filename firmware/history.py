@@ -466,12 +466,13 @@ class History:
         """Records the devices' values as the clock passes each 5-minute mark, within a second of
         it, under that mark's time (nothing while the clock is not set, nor for the part of a
         slot before the start)."""
-        last = None
+        last = tried = None
         while True:
             now = clock.time()
             if now is not None:
                 slot = now // SLOT_S
-                if last is None:
+                if self._day is None and slot != tried:  # after a start; a failed read again next slot
+                    tried = slot
                     await self.today(now)
                 if last is not None and slot != last:
                     try:
