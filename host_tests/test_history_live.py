@@ -149,8 +149,9 @@ def _the_page_charts_the_live_slots(base, points):
         page.select_option("#e-pt", "battery_soc")
         dots = page.locator("#e-day-chart circle.dot")
         sync_api.expect(dots).to_have_count(2, timeout=10000)  # the day is the logger's: 2030-01-01
-        box = dots.nth(1).bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        # at the second dot's place (the svg's units are CSS pixels; the locator is found afresh)
+        x, y = float(dots.nth(1).get_attribute("cx")), float(dots.nth(1).get_attribute("cy"))
+        page.locator("#e-day-chart svg").click(position={"x": x, "y": y})
         sync_api.expect(page.locator("#e-day-chart text.readout")).to_contain_text("%d\u00a0%%" % round(points[1][1]))
         browser.close()
     assert not errors, errors

@@ -278,8 +278,22 @@ def test_day_chart_and_daily_energy_drawn_with_csv(env):
     assert csv.startswith("time (UTC),") and csv.count("\n") >= vertices, csv[:200]
     csv = page.evaluate("() => fetch(document.getElementById('e-bar-csv').href).then(r => r.text())")
     assert csv.startswith("day,channel,address,counter,kWh"), csv[:200]
-    plant_line = line.get_attribute("d")  # and one device's value over the day
+    plant_line = line.get_attribute("d")
+    # a quicker later choice wins: a device's day held back, the plant chosen again meanwhile, then
+    # the device's answer arrives late: the chart stays the plant's
+    held = []
+    page.route("**/api/history?channel=1&address=2**", lambda route: held.append(route))
     page.select_option("#e-dev", "1/2")
+    expect(page.locator("#e-pt option:checked")).to_have_text("Battery voltage (V)")
+    page.select_option("#e-dev", "plant")
+    expect(line).to_have_attribute("d", plant_line)
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/history?channel=1&address=2**")
+    page.wait_for_timeout(500)
+    expect(line).to_have_attribute("d", plant_line)
+    assert held, "the device's request was not held"
+    page.select_option("#e-dev", "1/2")  # and one device's value over the day
     expect(page.locator("#e-pt option:checked")).to_have_text("Battery voltage (V)")
     expect(line).not_to_have_attribute("d", plant_line)
     assert "channel=1&address=2&point=battery_voltage" in page.locator("#e-day-csv").get_attribute("href")
