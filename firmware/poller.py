@@ -5,7 +5,8 @@ Online devices are polled at their interval, the most overdue first (on a satura
 one gets the same share). Offline and never-seen devices are only probed, by a second loop at
 the bus's probe priority (modbus.scheduler: a bounded share when polls keep the bus busy): one
 short try of the map's probe register without retry, at growing intervals (``backoff_ms``
-doubling to ``backoff_max_ms``); an answer brings a full poll at once, and a good one puts the
+doubling to ``backoff_max_ms``; a device never seen since the start first gets ``START_TRIES``
+tries ``START_RETRY_MS`` apart); an answer brings a full poll at once, and a good one puts the
 device back at its normal interval. So a dead device costs the others next to nothing.
 
 At first contact (and after each return) the device's model and serial number are read where its
@@ -24,6 +25,10 @@ from firmware.modbus.errors import ExceptionReply, ModbusError
 from firmware.modbus.scheduler import POLL, PROBE
 
 OFFLINE_AFTER = const(3)
+# A device never seen since the start gets this many quick tries, START_RETRY_MS apart, before the
+# back-off: a first reply lost to noise or a device still booting must not keep it away for 30 s.
+START_TRIES = const(3)
+START_RETRY_MS = const(2000)
 _IDLE_MS = const(1000)  # longest nap, so device list changes are noticed quickly
 LIVE, STALE, OFFLINE = "live", "stale", "offline"
 
@@ -157,8 +162,11 @@ class Poller:
         return sum(1 for d in self.devices if d.online)
 
     def backoff(self, d):
-        """How long after a failed try ``d`` waits for its next one: doubling with each miss."""
-        shift = d.fails - (OFFLINE_AFTER if d.good_polls else 1)
+        """How long after a failed try ``d`` waits for its next one: a never-seen device's first
+        tries START_RETRY_MS apart, then doubling with each miss."""
+        if not d.good_polls and d.fails < START_TRIES:
+            return min(START_RETRY_MS, self.backoff_ms)
+        shift = d.fails - (OFFLINE_AFTER if d.good_polls else START_TRIES)
         return min(self.backoff_max_ms, self.backoff_ms << max(0, min(shift, 16)))
 
     def _due(self, now, online):

@@ -53,14 +53,15 @@ def test_bad_units_barely_slow_the_good_ones_on_a_saturated_bus(tmp_path):
 
 def test_a_serial_number_is_judged_only_once_read_and_a_never_seen_device_waits(tmp_path):
     """An inverter with blank serial registers, one that never answered: no illegal serial flag;
-    the silent one is offline with its next try ~30 s away (one try at start, then the back-off)."""
+    the silent one is offline with its next try ~30 s away (three tries 2 s apart at the start,
+    then the back-off)."""
     require_tool("micropython")
     a, b = str(tmp_path / "m"), str(tmp_path / "s")
     socat = ptys.pair(a, b)
     plant = Plant({1: b}, [(1, 1, "atess_inverter", "PCS"), (1, 2, "atess_inverter", "HPS", "\x00")])
     try:
         r = bus.run_mp(os.path.join(bus.ROOT, "bench", "mp_bus.py"),
-                       {"mode": "look", "pty": a, "baud": 9600, "wait_ms": 4000,
+                       {"mode": "look", "pty": a, "baud": 9600, "wait_ms": 8000,
                         "devices": [[1, "atess_inverter"], [2, "atess_inverter"], [3, "atess_inverter"]]},
                        str(tmp_path))
     finally:
@@ -72,7 +73,7 @@ def test_a_serial_number_is_judged_only_once_read_and_a_never_seen_device_waits(
     assert blank["online"] and blank["model"] == "HPS", blank
     assert blank["serial"] is None and blank["serial_ok"] is None and blank["serial_problem"] is None, blank
     assert not silent["online"] and silent["serial_ok"] is None and silent["quality"] == "offline", silent
-    assert silent["polls"] == 1 and 24 <= silent["next_try_s"] <= 30, silent  # one short try, then 30 s
+    assert silent["polls"] == 3 and 24 <= silent["next_try_s"] <= 30, silent  # 3 short tries, then 30 s
 
 
 if __name__ == "__main__":

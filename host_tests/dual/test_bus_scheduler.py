@@ -114,10 +114,10 @@ def test_offline_and_never_seen_devices_back_off_doubling_to_the_most():
     p.backoff_ms, p.backoff_max_ms = 30000, 600000
     d = Device({"type": "atess_inverter", "channel": 1, "address": 5}, MAPS["atess_inverter"])
     waits = []
-    for fails in range(1, 9):  # never seen: 30 s after the first miss, then doubling
+    for fails in range(1, 10):  # never seen: three tries 2 s apart, then 30 s, doubling
         d.fails = fails
         waits.append(p.backoff(d) // 1000)
-    assert waits == [30, 60, 120, 240, 480, 600, 600, 600], waits
+    assert waits == [2, 2, 30, 60, 120, 240, 480, 600, 600], waits
     d.good_polls = 7  # seen before: offline at the 3rd failed poll, 30 s to its first try
     d.fails = OFFLINE_AFTER
     assert p.backoff(d) == 30000
