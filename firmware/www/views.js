@@ -184,7 +184,9 @@ V.devices = {
 function busRows(b) {
   if (!b || b.requests === undefined) return [["Requests", "-"]];
   const ms = (v) => (v === null || v === undefined ? "-" : v + " ms");
-  return [["Good answers", b.successes + " of " + b.requests + " requests"], ["Response time", "median " + ms(b.p50_ms) + ", 95 % within " + ms(b.p95_ms)],
+  const bad = b.requests - b.successes, summary = !b.requests ? "Not asked yet" : !bad ? "Good: all " + b.requests + " requests answered"
+    : b.successes + " of " + b.requests + " requests answered well" + (b.successes < 0.9 * b.requests ? ": check the cable, the address and the baud rate" : "");
+  return [["Communication", summary, bad && b.successes < 0.9 * b.requests ? "err" : ""], ["Response time", "median " + ms(b.p50_ms) + ", 95 % within " + ms(b.p95_ms)],
     ["Timeouts", b.timeouts], ["CRC errors", b.crc_errors], ["Frame errors", b.frame_errors], ["Exception replies", b.exceptions],
     ["Address clash", b.clash_likely ? "Likely: two devices answer on this address; give one another address" : "None seen", b.clash_likely ? "err" : ""]];
 }
@@ -192,8 +194,8 @@ function busRows(b) {
 V.device = {
   async show(a) {
     this.ch = a[0]; this.addr = a[1]; this.dev = null;  // never the device shown before (Delete acts on it)
-    for (const id of ["#d-state", "#d-faults", "#d-info", "#d-bus", "#d-values tbody"]) $(id).textContent = "";
-    $("#d-card button").hidden = true;
+    for (const id of ["#d-state", "#d-faults", "#d-info", "#d-bus", "#d-values tbody", "#d-writes tbody"]) $(id).textContent = "";
+    $("#d-del").hidden = true;
     $("#d-name").textContent = ""; $("#d-settings").textContent = ""; $("#d-set-note").textContent = "Reading the settings from the device...";
     await this.tick();
     this.settings();
@@ -208,7 +210,7 @@ V.device = {
       if (!d) { $("#d-name").textContent = e.status === 404 ? e.message : "No such device"; return; }
     }
     this.dev = d;
-    $("#d-card button").hidden = false;
+    $("#d-del").hidden = false;
     const s = stateOf(d);
     $("#d-name").textContent = devName(d);
     $("#d-state").textContent = s.text; $("#d-state").className = "state " + s.cls;
@@ -281,7 +283,7 @@ V.device = {
   },
 };
 
-onForm("d-card", async () => {
+onForm("d-del", async () => {
   const d = V.device.dev;
   if (!d || !confirm("Delete " + devName(d) + "? The logger stops reading it.")) return "";
   await api("DELETE", "/api/devices", { type: d.type, channel: d.channel, address: d.address });
