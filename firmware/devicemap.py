@@ -206,10 +206,14 @@ class DeviceMap:
         limits = _limits(p, w, writable, type_, scale)
         if limits:
             self.limits[name] = limits
-        # One copy of each repeated string (type, unit, order, model list) for all the points.
+        # One copy of each repeated string (type, unit, order, model list) and scale for all the
+        # points; a role is the frozen ROLES' own string, no copy on the heap.
         label, role = p.get("label", ""), p.get("role")
         if not isinstance(label, str) or role is not None and role not in ROLES:
             raise MapError("%s: label must be text; role one of %s" % (w, ", ".join(ROLES)))
+        role = None if role is None else ROLES[ROLES.index(role)]
+        if isinstance(scale, float):  # the dict holds no numbers but these floats: 1 == 1.0 never meets
+            scale = shared.setdefault(scale, scale)
         self._texts(name, p, w)
         pt = point(name, shared.setdefault(type_, type_), function, address, count, scale,
                    shared.setdefault(unit, unit), shared.setdefault(order, order), writable,
