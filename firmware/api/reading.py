@@ -49,7 +49,7 @@ def _meta_chunks(head, maps):
     for t in sorted(maps):
         m = maps[t]
         yield sep + json.dumps(t) + ": {" + ", ".join(
-            "%s: %s" % (json.dumps(pt.name), json.dumps({"label": pt.label, "unit": pt.unit, "history": pt.main}))
+            "%s: %s" % (json.dumps(pt.name), json.dumps({"label": m.label_of(pt), "unit": pt.unit, "history": pt.main}))
             for pt in m.polled()) + "}"
         sep = ", "
     yield "}}"
