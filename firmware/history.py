@@ -24,6 +24,7 @@ is one write of at most 60 x 31 bytes.
 import binascii
 import os
 import struct
+from array import array
 
 from firmware import devicemap
 from firmware.clock import iso
@@ -34,6 +35,12 @@ SLOT_S = 300
 DAY_S = 86400
 _MAX_FRAME = 255
 _SLOTS = DAY_S // SLOT_S  # 288 a day
+
+
+def _deltas(counts):
+    """What each energy counter counted: its last value less its first (``History._counters``)."""
+    n = len(counts) // 2
+    return [counts[n + i] - counts[i] for i in range(n)]
 
 
 def _crc(data):
@@ -163,9 +170,12 @@ class History:
         self._open = {}  # file name: _File, for the files appended to this start
         self._day = None  # the day of the last slot recorded
         self._key = None  # day * 288 + slot of the last slot recorded: a clock set back records nothing twice
-        self._first = {}  # (channel, address): [type key, counter values at the day's start]
-        self._last = {}  # (channel, address): last counter values
-        self._pts = {}  # "type/model": (its map, its main points)
+        # (channel << 8) | address: ("type/model", its energy counters at the day's start, then
+        # their last values, in one array). A list of floats each for the first and the last,
+        # keyed by a (channel, address) tuple, with a "type/model" string per device: 15 KB of
+        # heap for the soak's 60 devices.
+        self._counters = {}
+        self._pts = {}  # "type/model": (its map, its main points, the key itself: one copy of it)
         self.written = 0  # slots recorded this start
 
     # -- the storage protocol (firmware/storage.py) --------------------------------------------
@@ -212,13 +222,25 @@ class History:
         return f
 
     def points_of(self, key):
-        """(map, main points) of a "type/model" key (map None for a type no longer known)."""
+        """(map, main points, key) of a "type/model" key (map None for a type no longer known); the
+        key returned is the one kept, for a table that keeps it per device."""
         got = self._pts.get(key)
         if got is None:
             t, _, model = key.partition("/")
             dmap = self.maps.get(t)
-            got = self._pts[key] = (dmap, main_points(dmap, model or None) if dmap else [])
+            got = self._pts[key] = (dmap, main_points(dmap, model or None) if dmap else [], key)
         return got
+
+    def _counted(self, k, key, values, recovered=False):
+        """Device ``k``'s energy counters read: its last values, and its first of the day when it
+        has none yet (or, read live, another type or model; or other counters)."""
+        got = self._counters.get(k)
+        n = len(values)
+        if got is None or len(got[1]) != 2 * n or (not recovered and got[0] != key):
+            self._counters[k] = (key, array("d", values + values))
+            return
+        for i, v in enumerate(values):
+            got[1][n + i] = v
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -244,8 +266,7 @@ class History:
             self._evict()
 
     def _entry(self, f, d, slot, out):
-        key = "%s/%s" % (d.type, d.model or "")
-        dmap, pts = self.points_of(key)
+        dmap, pts, key = self.points_of("%s/%s" % (d.type, d.model or ""))
         raw = b"".join(bytes(d.raw[dmap.offset(pt) : dmap.offset(pt) + 2 * pt.regs]) for pt in pts)
         if 6 + len(raw) > _MAX_FRAME:  # main values over 249 bytes (the largest map's take 18)
             self.log.warning("history: %s keeps too many main values to record" % key)
@@ -253,10 +274,7 @@ class History:
         out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, f.type_index(key, out)) + raw)
         values = [devicemap.decode(pt, d.raw, dmap.offset(pt)) for pt in pts if pt.unit == "kWh"]
         if values:
-            k = (d.channel, d.address)
-            if k not in self._first or self._first[k][0] != key:
-                self._first[k] = [key, values]
-            self._last[k] = values
+            self._counted((d.channel << 8) | d.address, key, values)
 
     def _new_day(self, day):
         if self._day == day:
@@ -266,19 +284,20 @@ class History:
             self._recover(day)
         else:  # midnight: the finished day's energy; its last reading is the new day's first
             self._close_day(self._day)
-            self._first = {k: [key, self._last.get(k, first)] for k, (key, first) in self._first.items()}
+            for _, counts in self._counters.values():
+                n = len(counts) // 2
+                for i in range(n):  # the finished day's last values are the new day's first
+                    counts[i] = counts[n + i]
         self._day = day
 
     def _recover(self, day):
         """After a start: the day's first counter values, from its points file."""
-        self._first, self._last = {}, {}
+        self._counters = {}
         for types, p in typed(self.dir + "/p%d.h" % day):
             got = self._decode(p, types, energy_only=True)
             if got and got[2]:  # a device with energy counters
-                k, key, values = got
-                if k not in self._first:
-                    self._first[k] = [key, values]
-                self._last[k] = values
+                (ch, addr), key, values = got
+                self._counted((ch << 8) | addr, key, values, True)
 
     def _catch_up(self, today):
         """At the first slot after a start: the last day recorded before ``today`` gets its energy
@@ -294,11 +313,10 @@ class History:
         """Appends the energy ``day`` counted, per device, to its year's file."""
         f = self._file("e%d.h" % _year(day))
         out = []
-        for k, (key, first) in sorted(self._first.items()):
-            last = self._last.get(k, first)
+        for k, (key, counts) in sorted(self._counters.items()):
             i = f.type_index(key, out)
-            deltas = [b - a for a, b in zip(first, last)]
-            out.append(b"E" + struct.pack(">HBBBB", day, k[0], k[1], i, len(deltas))
+            deltas = _deltas(counts)
+            out.append(b"E" + struct.pack(">HBBBB", day, k >> 8, k & 0xFF, i, len(deltas))
                        + b"".join(struct.pack(">f", x) for x in deltas))
         if out:
             f.append(out)
@@ -312,7 +330,7 @@ class History:
         key = types.get(i)
         if key is None:
             return None
-        _, pts = self.points_of(key)
+        _, pts, key = self.points_of(key)
         at, values = 6, []
         for pt in pts:
             if not energy_only or pt.unit == "kWh":
@@ -354,11 +372,10 @@ class History:
                 if day0 <= day <= day1 and channel in (None, ch) and address in (None, addr):
                     yield day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])
         if self._day is not None and day0 <= self._day <= day1:
-            for k, (key, first) in sorted(self._first.items()):
-                if channel in (None, k[0]) and address in (None, k[1]):
-                    last = self._last.get(k, first)
-                    deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
-                    yield self._day, k[0], k[1], self._named(key, deltas)
+            for k, (key, counts) in sorted(self._counters.items()):
+                if channel in (None, k >> 8) and address in (None, k & 0xFF):
+                    deltas = b"".join(struct.pack(">f", x) for x in _deltas(counts))
+                    yield self._day, k >> 8, k & 0xFF, self._named(key, deltas)
 
     def _named(self, key, packed):
         names = [pt.name for pt in self.points_of(key or "")[1] if pt.unit == "kWh"]
