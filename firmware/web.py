@@ -65,14 +65,16 @@ class Path:
 
 
 def lean(url_map):
-    """microdot's ``url_map`` with a ``Path`` for each pattern it takes and one shared tuple per
-    method list (microdot makes a list of new strings per route)."""
-    methods = {}
+    """microdot's ``url_map`` with a ``Path`` for each pattern it takes (one for a GET and a PUT of
+    the same path) and one shared tuple per method list (microdot makes a list of new strings per
+    route)."""
+    shared = {}
     out = []
     for m, pattern, handler, prefix, subapp in url_map:
-        m = methods.setdefault(tuple(m), tuple(m))
-        if Path.takes(pattern.url_pattern):
-            pattern = Path(pattern.url_pattern)
+        m = shared.setdefault(tuple(m), tuple(m))
+        url = pattern.url_pattern
+        if Path.takes(url):
+            pattern = shared.get(url) or shared.setdefault(url, Path(url))
         out.append((m, pattern, handler, prefix, subapp))
     return out
 

@@ -42,10 +42,15 @@ def test_lean_keeps_every_route_and_shares_the_method_lists():
     async def c(request):
         return "c"
 
+    @app.put("/a")
+    async def put_a(request):
+        return "a"
+
     before = [(tuple(m), p.url_pattern, h) for m, p, h, _, _ in app.url_map]
     app.url_map = web.lean(app.url_map)
     assert [(m, p.url_pattern, h) for m, p, h, _, _ in app.url_map] == before
     assert app.url_map[0][0] is app.url_map[3][0]  # ("GET",) once
+    assert app.url_map[0][1] is app.url_map[4][1]  # "/a" once, for its GET and its PUT
     assert isinstance(app.url_map[0][1], web.Path) and not isinstance(app.url_map[1][1], web.Path)
     assert app.url_map[1][1].match("/n/12") == {"n": 12}  # microdot's own pattern, as before
 
