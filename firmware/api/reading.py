@@ -31,10 +31,15 @@ def _device_chunks(monitor):
 
 
 def entry_chunks(entry):
-    """A device's JSON in pieces, its values one at a time: an inverter's values with their labels
-    and words are ~2 KB as one string, a run of free heap a fragmented small heap may not have."""
+    """A device's JSON in pieces, a key at a time and its values one at a time: an inverter's values
+    with their labels and words are ~2 KB as one string, and the rest ~700 bytes, runs of free heap
+    a fragmented small heap may not have (at 208 KB, 700-byte pieces failed with 28 KB free)."""
     values = entry.pop("values")
-    yield json.dumps(entry)[:-1] + ',"values":{'
+    sep = "{"
+    for k, v in entry.items():
+        yield sep + json.dumps(k) + ":" + json.dumps(v)
+        sep = ","
+    yield sep + '"values":{'
     sep = ""
     for name, value in values.items():
         yield sep + json.dumps(name) + ":" + json.dumps(value)

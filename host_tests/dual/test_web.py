@@ -3,6 +3,7 @@ expressions, and a connection closed when an answer fails on the way out (microd
 OSError there)."""
 
 import asyncio
+import json
 import random
 
 from microdot import Response
@@ -117,3 +118,18 @@ async def test_an_answer_failing_on_the_way_out_closes_the_connection():
     finally:
         app.shutdown()
         await asyncio.wait_for(task, 5)
+
+
+def test_a_devices_json_goes_out_in_small_pieces():
+    from firmware.api.reading import entry_chunks
+
+    entry = {"type": "atess_inverter", "channel": 1, "address": 7, "name": "ATESS Inverter PCS, RS485-1 address 7",
+             "state": {"kind": "running", "text": "On-grid"}, "faults": ["Fault bit %d of the fault word" % i
+                                                                        for i in range(6)],
+             "bus": {"requests": 15, "successes": 15, "timeouts": 0, "p50_ms": 84, "p95_ms": 99},
+             "values": {"pv_power_%d" % i: {"value": 1.5 * i, "unit": "kW", "quality": "live",
+                                            "label": "PV power %d" % i} for i in range(30)}}
+    want = dict(entry)
+    pieces = list(entry_chunks(entry))
+    assert json.loads("".join(pieces)) == want
+    assert len("".join(pieces)) > 2000 and max(len(p) for p in pieces) < 300, max(len(p) for p in pieces)
