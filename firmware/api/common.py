@@ -109,10 +109,15 @@ def later(ms, func):
 
 
 def json_chunks(items):
-    """A JSON object sent one top-level entry at a time (``items``: (key, value) pairs): the whole
-    could not be had in one piece of a small, busy heap."""
+    """A JSON object sent one entry at a time (``items``: (key, value) pairs), an object inside it
+    likewise: the whole could not be had in one piece of a small, busy heap, nor could one entry
+    (/api/status's tasks are ~750 bytes of JSON, which failed at 208 KB with 28 KB free)."""
     sep = "{"
     for k, v in items:
-        yield "%s%s:%s" % (sep, json.dumps(k), json.dumps(v))
+        if isinstance(v, dict) and v:
+            yield "%s%s:" % (sep, json.dumps(k))
+            yield from json_chunks(v.items())
+        else:
+            yield "%s%s:%s" % (sep, json.dumps(k), json.dumps(v))
         sep = ","
     yield "}" if sep == "," else "{}"

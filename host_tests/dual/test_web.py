@@ -133,3 +133,16 @@ def test_a_devices_json_goes_out_in_small_pieces():
     pieces = list(entry_chunks(entry))
     assert json.loads("".join(pieces)) == want
     assert len("".join(pieces)) > 2000 and max(len(p) for p in pieces) < 300, max(len(p) for p in pieces)
+
+
+def test_a_json_object_goes_out_an_entry_at_a_time_inner_objects_too():
+    from firmware.api.common import json_chunks
+
+    status = {"firmware_version": "0.1.0",
+              "tasks": {"task-%d" % i: {"running": True, "restarts": i} for i in range(17)},
+              "devices": {"configured": 60, "per_channel": {"rs485_1": {"configured": 20, "sweep_ms": 12838}}},
+              "problems": [], "empty": {}, "heap": None}
+    pieces = list(json_chunks(status.items()))
+    assert json.loads("".join(pieces)) == status
+    assert all(pieces) and max(len(p) for p in pieces) < 60, max(pieces, key=len)
+    assert list(json_chunks([])) == ["{}"]
