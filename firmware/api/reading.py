@@ -5,7 +5,7 @@ import json
 
 from microdot import Response
 
-from firmware.api.common import ApiError, error, json_chunks
+from firmware.api.common import ApiError, error, json_chunks, packed
 from firmware.log import DEBUG, ERROR, INFO, WARNING
 from firmware.rs485 import CHANNELS, label, section
 from firmware.settings import describe
@@ -82,11 +82,11 @@ def routes(app, logger):
 
     @app.get("/api/status")
     async def status(request):
-        return Response(body=json_chunks(logger.status().items()), headers=_JSON)
+        return Response(body=packed(json_chunks(logger.status().items())), headers=_JSON)
 
     @app.get("/api/devices")
     async def devices(request):
-        return Response(body=_device_chunks(logger.monitor), headers=_JSON)
+        return Response(body=packed(_device_chunks(logger.monitor)), headers=_JSON)
 
     @app.get("/api/meta")
     async def meta(request):
@@ -105,7 +105,7 @@ def routes(app, logger):
         p, d = logger.monitor.find(ch, addr)
         if d is None:
             raise ApiError(404, "No device at %s address %d" % (label(ch), addr))
-        return Response(body=entry_chunks(logger.monitor.entry(p, d, False)), headers=_JSON)
+        return Response(body=packed(entry_chunks(logger.monitor.entry(p, d, False))), headers=_JSON)
 
     @app.get("/api/openapi.yaml")
     async def openapi(request):

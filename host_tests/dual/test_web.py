@@ -146,3 +146,13 @@ def test_a_json_object_goes_out_an_entry_at_a_time_inner_objects_too():
     assert json.loads("".join(pieces)) == status
     assert all(pieces) and max(len(p) for p in pieces) < 60, max(pieces, key=len)
     assert list(json_chunks([])) == ["{}"]
+
+
+def test_pieces_are_packed_into_runs_of_about_256_characters():
+    from firmware.api.common import packed
+
+    pieces = ["x" * (i % 40 + 1) for i in range(300)]
+    runs = list(packed(pieces))
+    assert "".join(runs) == "".join(pieces) and len(runs) < len(pieces) // 8
+    assert all(256 <= len(r) < 256 + 40 for r in runs[:-1]) and 0 < len(runs[-1]) < 256 + 40
+    assert list(packed([])) == [] and list(packed(["{}"])) == ["{}"]
