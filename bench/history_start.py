@@ -48,7 +48,10 @@ def seed(flash, devices=60):
         hist.record(DAY * DAY_S + k * SLOT_S, devs)
     # the year's energy so far (from 1 January), as each midnight appends it: read at the start too
     for day in range(YEAR_START, DAY):
-        hist._first = {k: [key, [v - 10.0 for v in vals]] for k, (key, vals) in hist._first.items()}
+        for _, counts in hist._counters.values():  # 10 kWh a counter a day
+            n = len(counts) // 2
+            for i in range(n):
+                counts[i] = counts[n + i] - 10.0
         hist._close_day(day)
     return sum(os.path.getsize(os.path.join(flash, "history", n)) for n in os.listdir(os.path.join(flash, "history")))
 

@@ -30,7 +30,7 @@ async def main(flash, now):
     await task
     gaps.sort()
     print("%d ms in all, %d devices counted; another task ran %d times, longest gap %.1f ms, median %.2f ms"
-          % (spent, len(h._first), len(gaps), gaps[-1] / 1000, gaps[len(gaps) // 2] / 1000))
+          % (spent, len(h._counters), len(gaps), gaps[-1] / 1000, gaps[len(gaps) // 2] / 1000))
 
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2])))

@@ -37,7 +37,7 @@ class MapError(ValueError):
 # A point (one register value of a map; ``regs``: the registers it occupies) is a named tuple,
 # not an object with a dict: a third of the heap per point.
 Point = namedtuple("Point", ("name", "function", "address", "type", "regs", "scale", "digits", "unit", "order",
-                             "writable", "main", "event", "models", "label", "role"))
+                             "writable", "main", "event", "models", "label_at", "role"))
 
 # What a point may be in the plant's summary (GET /api/plant): powers in kW (W converted), the SOC,
 # and the energy counters whose daily energy (the history's) makes "energy today".
@@ -47,10 +47,11 @@ KINDS = ("running", "waiting", "fault")  # what a running state's value says (th
 
 
 def point(name, type_="u16", function=3, address=0, count=1, scale=1, unit="", order="big", writable=False,
-          main=False, event=False, models=None, label="", role=None):
-    """A Point; ``count`` is the register count of an ascii point (others take their type's)."""
+          main=False, event=False, models=None, label_at=0, role=None):
+    """A Point; ``count`` is the register count of an ascii point (others take their type's);
+    ``label_at``: where its label is in its map's ``labels`` (``DeviceMap.label_of``)."""
     return Point(name, function, address, type_, count if type_ == "ascii" else TYPES[type_], scale,
-                 _digits(scale), unit, order, writable, main, event, models, label or words(name), role)
+                 _digits(scale), unit, order, writable, main, event, models, label_at, role)
 
 
 def words(name):
@@ -94,6 +95,9 @@ class DeviceMap:
             self.blocks.append((fn, addr, count))
         self.points = []
         self._polled = {}  # model: the points polled on it (see polled)
+        # The points' labels, one after the other in one string (a string each cost ~3 KB more of
+        # the heap for the five maps); a point keeps (start << 16) | length (``label_of``).
+        self.labels = []
         self.limits = {}  # writable point name: (min, max) in its unit; a writable point without is not written
         names = []
         shared = {}
@@ -103,6 +107,7 @@ class DeviceMap:
                 raise MapError("%s: points[%d].name: %r is used twice" % (where, i, pt.name))
             names.append(pt.name)
             self.points.append(pt)
+        self.labels = "".join(self.labels)
         self.serial = data.get("serial")
         if self.serial is not None:
             _need(self.serial, "address", int, where + ": serial")
@@ -207,15 +212,23 @@ class DeviceMap:
         limits = _limits(p, w, writable, type_, scale)
         if limits:
             self.limits[name] = limits
-        # One copy of each repeated string (type, unit, order, model list) for all the points.
+        # One copy of each repeated string (type, unit, order, model list) and scale for all the
+        # points; a role is the frozen ROLES' own string, no copy on the heap.
         label, role = p.get("label", ""), p.get("role")
         if not isinstance(label, str) or role is not None and role not in ROLES:
             raise MapError("%s: label must be text; role one of %s" % (w, ", ".join(ROLES)))
+        role = None if role is None else ROLES[ROLES.index(role)]
+        label_at = 0  # none given, or the name in words: made when asked
+        if label and label != words(name):
+            label_at = (sum(len(t) for t in self.labels) << 16) | len(label)
+            self.labels.append(label)
+        if isinstance(scale, float):  # the dict holds no numbers but these floats: 1 == 1.0 never meets
+            scale = shared.setdefault(scale, scale)
         self._texts(name, p, w)
         pt = point(name, shared.setdefault(type_, type_), function, address, count, scale,
                    shared.setdefault(unit, unit), shared.setdefault(order, order), writable,
                    bool(p.get("main", False)), bool(p.get("event", False)),
-                   None if models is None else shared.setdefault(tuple(models), tuple(models)), label, role)
+                   None if models is None else shared.setdefault(tuple(models), tuple(models)), label_at, role)
         if not writable and self.block_of(pt) is None:
             raise MapError("%s: register %d (function %d) is in no block" % (w, address, function))
         return pt
@@ -291,6 +304,15 @@ class DeviceMap:
         else:
             words = dict(line.split("\t", 1) for line in t[2].strip("\n").split("\n"))
         return sorted((int(k), v) for k, v in words.items())
+
+    def label_of(self, pt):
+        """Point ``pt``'s label: the map's words, else its name in words ("max_cell_voltage" -> "Max
+        cell voltage")."""
+        n = pt.label_at & 0xFFFF
+        if not n:
+            return words(pt.name)
+        i = pt.label_at >> 16
+        return self.labels[i : i + n]
 
     def block_of(self, pt):
         """Index of the block that holds all of ``pt``, or None."""

@@ -57,6 +57,7 @@ def check_list(devices):
     if not isinstance(devices, list):
         raise DeviceError("devices", "must be a list", "type")
     out = []
+    types = {}  # one copy of each type's name for the list (60 entries made ~2 KB of copies)
     for i, d in enumerate(devices):
         where = "devices[%d]" % i
         if not isinstance(d, dict):
@@ -68,7 +69,7 @@ def check_list(devices):
             if k not in d:
                 raise DeviceError("%s.%s" % (where, k), "is missing", "missing")
             _field(where + ".", k, d[k])
-        entry = {"type": d["type"], "channel": d["channel"], "address": d["address"]}
+        entry = {"type": types.setdefault(d["type"], d["type"]), "channel": d["channel"], "address": d["address"]}
         check_room(out, entry, where + ".")
         out.append(entry)
     return out

@@ -80,7 +80,7 @@ def bit_names(dmap, pt, v):
         v = _swap(v)
     for bit in range(16):
         if v >> bit & 1:
-            out.append(dmap.text_of(pt, bit) or "Fault bit %d of %s" % (bit, _of(pt.label)))
+            out.append(dmap.text_of(pt, bit) or "Fault bit %d of %s" % (bit, _of(dmap.label_of(pt))))
     return out
 
 
@@ -91,7 +91,7 @@ def value_text(dmap, pt, v):
         return None
     if t[0]:
         return ", ".join(bit_names(dmap, pt, v)) or "No fault"
-    return dmap.text_of(pt, v) or "%s %d (not in the register list)" % (pt.label, v)
+    return dmap.text_of(pt, v) or "%s %d (not in the register list)" % (dmap.label_of(pt), v)
 
 
 def _decoded(d, pt):
@@ -109,7 +109,7 @@ def state(d, clock=None, now_ms=None):
             v = _decoded(d, pt)
             text = d.map.text_of(pt, v)
             if text is None:
-                return {"kind": "unknown", "text": "%s %d (not in the register list)" % (pt.label, v)}
+                return {"kind": "unknown", "text": "%s %d (not in the register list)" % (d.map.label_of(pt), v)}
             return {"kind": kinds.get(v, "running"), "text": text}
     return {"kind": "unknown", "text": "Communicating"}
 
@@ -127,7 +127,7 @@ def faults(d):
 
 def value_entry(dmap, pt, v, quality):
     """One value as the API gives it: value, unit, quality, label and (enum or bits) text."""
-    e = {"value": v, "unit": pt.unit, "quality": quality, "label": pt.label}
+    e = {"value": v, "unit": pt.unit, "quality": quality, "label": dmap.label_of(pt)}
     t = value_text(dmap, pt, v)
     if t is not None:
         e["text"] = t

@@ -23,7 +23,9 @@ def node(serial, d):
 
 
 def config(base, serial, d, pt, expire_s):
-    """The discovery config (JSON text) of point ``pt`` of device ``d``."""
+    """The discovery config of point ``pt`` of device ``d``: its JSON text in pieces (a list, as
+    the MQTT client packs them), one per key; ~700 bytes in one piece failed at the start on a
+    small heap, where 60 devices coming online leave it in pieces."""
     n = node(serial, d)
     label = pt.name.replace("_", " ")
     cfg = {
@@ -47,7 +49,17 @@ def config(base, serial, d, pt, expire_s):
             cfg["device_class"] = cls
         if state_class:
             cfg["state_class"] = state_class
-    return json.dumps(cfg)
+    return pieces(cfg)
+
+
+def pieces(obj):
+    """The JSON text of dict ``obj`` (as ``json.dumps`` writes it) as a list of pieces, one per key."""
+    out, sep = [], "{"
+    for k, v in obj.items():
+        out.append("%s%s: %s" % (sep, json.dumps(k), json.dumps(v)))
+        sep = ", "
+    out.append("}" if out else "{}")
+    return out
 
 
 class Discovery:

@@ -90,7 +90,7 @@ class Events:
         if text is None:
             text, before = str(new), str(old)
         level = "fault" if m.kinds.get(pt.name, {}).get(new) == "fault" else "info"
-        self._device(d, "state", level, "%s: %s (was %s)" % (pt.label, text, before))
+        self._device(d, "state", level, "%s: %s (was %s)" % (m.label_of(pt), text, before))
 
     def written(self, entry, device):
         """A device setting written (an audit log entry whose result is "written"; ``device``: the
@@ -98,7 +98,7 @@ class Events:
         if entry.get("result") != "written":
             return
         pt = device.map.point(entry.get("point") or "") if device is not None and device.map else None
-        what = pt.label if pt else "Register %s" % entry.get("register")
+        what = device.map.label_of(pt) if pt else "Register %s" % entry.get("register")
         new = entry.get("read_back")
         text = "%s set to %s (was %s) by %s" % (what, _value(device, pt, entry.get("new") if new is None else new),
                                                 _value(device, pt, entry.get("old")), _who(entry.get("who")))

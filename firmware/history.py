@@ -24,6 +24,7 @@ is one write of at most 60 x 31 bytes.
 import binascii
 import os
 import struct
+from array import array
 
 from firmware import devicemap
 from firmware.clock import iso
@@ -38,6 +39,12 @@ _MAX_FRAME = 255
 _SLOTS = DAY_S // SLOT_S  # 288 a day
 
 
+def _deltas(counts):
+    """What each energy counter counted: its last value less its first (``History._counters``)."""
+    n = len(counts) // 2
+    return [counts[n + i] - counts[i] for i in range(n)]
+
+
 def _crc(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
@@ -47,10 +54,11 @@ def frame(payload):
     return bytes((len(payload),)) + payload + struct.pack(">I", _crc(payload))
 
 
-def scan(path, chunk=1024):
+def scan(path, chunk=256):
     """Yields ``(payload, end)`` for the good frames of file ``path`` in order, up to the first
-    torn or damaged one (``end``: the file offset after the frame). Reads 1 KB at a time: a day's
-    file is never in RAM whole."""
+    torn or damaged one (``end``: the file offset after the frame). Reads 256 bytes at a time: a
+    day's file is never in RAM whole, and no piece is bigger than two frames (at the start, on a
+    192 KB heap still in pieces, 1 KB reads failed)."""
     try:
         f = open(path, "rb")
     except OSError:
@@ -178,10 +186,13 @@ class History:
         self._open = {}  # file name: _File, for the files appended to this start
         self._day = None  # the day of the last slot recorded
         self._key = None  # day * 288 + slot of the last slot recorded: a clock set back records nothing twice
-        self._first = {}  # (channel, address): [type key, counter values at the day's start]
-        self._last = {}  # (channel, address): last counter values
-        self._low = {}  # (channel, address): counter values read lower than the last, once
-        self._pts = {}  # "type/model": (its map, its main points)
+        # (channel << 8) | address: ("type/model", its energy counters at the day's start, then
+        # their last values, in one array). A list of floats each for the first and the last,
+        # keyed by a (channel, address) tuple, with a "type/model" string per device: 15 KB of
+        # heap for the soak's 60 devices.
+        self._counters = {}
+        self._low = {}  # (channel << 8) | address: counter values read lower than the last, once
+        self._pts = {}  # "type/model": (its map, its main points, the key itself: one copy of it)
         self.written = 0  # slots recorded this start
 
     # -- the storage protocol (firmware/storage.py) --------------------------------------------
@@ -228,12 +239,13 @@ class History:
         return f
 
     def points_of(self, key):
-        """(map, main points) of a "type/model" key (map None for a type no longer known)."""
+        """(map, main points, key) of a "type/model" key (map None for a type no longer known); the
+        key returned is the one kept, for a table that keeps it per device."""
         got = self._pts.get(key)
         if got is None:
             t, _, model = key.partition("/")
             dmap = self.maps.get(t)
-            got = self._pts[key] = (dmap, main_points(dmap, model or None) if dmap else [])
+            got = self._pts[key] = (dmap, main_points(dmap, model or None) if dmap else [], key)
         return got
 
     # -- writing -------------------------------------------------------------------------------
@@ -260,8 +272,7 @@ class History:
             self._evict()
 
     def _entry(self, f, d, slot, out):
-        key = "%s/%s" % (d.type, d.model or "")
-        dmap, pts = self.points_of(key)
+        dmap, pts, key = self.points_of("%s/%s" % (d.type, d.model or ""))
         raw = b"".join(bytes(d.raw[dmap.offset(pt) : dmap.offset(pt) + 2 * pt.regs]) for pt in pts)
         if 6 + len(raw) > _MAX_FRAME:  # main values over 249 bytes (the largest map's take 18)
             self.log.warning("history: %s keeps too many main values to record" % key)
@@ -269,29 +280,33 @@ class History:
         out.append(b"P" + struct.pack(">HBBB", slot, d.channel, d.address, f.type_index(key, out)) + raw)
         values = _counters(d, dmap, pts)
         if values:
-            self._count((d.channel, d.address), key, values)
+            self._counted((d.channel << 8) | d.address, key, values)
 
-    def _count(self, k, key, values):
-        """Today's counting for the device at ``k``: its first and last counter values. A counter
-        read lower than the last time is a glitch (an inverter restarting reads 0 once) unless the
+    def _counted(self, k, key, values, recovered=False):
+        """Device ``k``'s energy counters read: its last values, and its first of the day when it
+        has none yet (or, read live, another type or model; or other counters). A counter read
+        lower than the last time is a glitch (an inverter restarting reads 0 once) unless the
         next mark reads it low too: then it was reset (the device replaced) and counts on from its
         first low value, the day keeping what it counted before; never a negative day."""
-        first = self._first.get(k)
-        if first is None or first[0] != key:
-            self._first[k], self._last[k] = [key, values], values
+        got = self._counters.get(k)
+        n = len(values)
+        if got is None or len(got[1]) != 2 * n or (not recovered and got[0] != key):
+            self._counters[k] = (key, array("d", values + values))
             self._low.pop(k, None)
             return
-        last = self._last.get(k, first[1])
-        if all(v >= b for v, b in zip(values, last)):
-            self._last[k] = values
-            self._low.pop(k, None)
-            return
-        low = self._low.pop(k, None)
-        if low is None:
-            self._low[k] = values  # once: wait for the next mark
-            return
-        first[1] = [a if v >= b else w - (b - a) for a, b, v, w in zip(first[1], last, values, low)]
-        self._last[k] = values
+        counts = got[1]
+        if all(values[i] >= counts[n + i] for i in range(n)):
+            low = None
+        else:
+            low = self._low.pop(k, None)
+            if low is None:
+                self._low[k] = values  # once: wait for the next mark
+                return
+        self._low.pop(k, None)
+        for i in range(n):
+            if low is not None and values[i] < counts[n + i]:  # reset: on from its first low value
+                counts[i] = low[i] - (counts[n + i] - counts[i])
+            counts[n + i] = values[i]
 
     def _new_day(self, day):
         if self._day == day:
@@ -301,7 +316,10 @@ class History:
                 pass
         else:  # midnight: the finished day's energy; its last reading is the new day's first
             self._close_day(self._day)
-            self._first = {k: [key, self._last.get(k, first)] for k, (key, first) in self._first.items()}
+            for _, counts in self._counters.values():
+                n = len(counts) // 2
+                for i in range(n):  # the finished day's last values are the new day's first
+                    counts[i] = counts[n + i]
         self._day = day
 
     def _starting(self, day):
@@ -341,12 +359,13 @@ class History:
 
     def _recover(self, day):
         """A day's first and last counter values, from its points file (a generator: see _starting)."""
-        self._first, self._last, self._low = {}, {}, {}
+        self._counters, self._low = {}, {}
         n = 0
         for types, p in typed(self.dir + "/p%d.h" % day):
             got = self._decode(p, types, energy_only=True)
             if got and got[2]:  # a device with energy counters
-                self._count(*got)
+                (ch, addr), key, values = got
+                self._counted((ch << 8) | addr, key, values, True)
             n += 1
             if n % STEP == 0:
                 yield
@@ -355,11 +374,10 @@ class History:
         """Appends the energy ``day`` counted, per device, to its year's file."""
         f = self._file("e%d.h" % _year(day))
         out = []
-        for k, (key, first) in sorted(self._first.items()):
-            last = self._last.get(k, first)
+        for k, (key, counts) in sorted(self._counters.items()):
             i = f.type_index(key, out)
-            deltas = [b - a for a, b in zip(first, last)]
-            out.append(b"E" + struct.pack(">HBBBB", day, k[0], k[1], i, len(deltas))
+            deltas = _deltas(counts)
+            out.append(b"E" + struct.pack(">HBBBB", day, k >> 8, k & 0xFF, i, len(deltas))
                        + b"".join(struct.pack(">f", x) for x in deltas))
         if out:
             f.append(out)
@@ -373,7 +391,7 @@ class History:
         key = types.get(i)
         if key is None:
             return None
-        _, pts = self.points_of(key)
+        _, pts, key = self.points_of(key)
         at, values = 6, []
         for pt in pts:
             if not energy_only or pt.unit == "kWh":
@@ -419,23 +437,23 @@ class History:
                     yield day, ch, addr, self._named(types.get(i), p[7 : 7 + 4 * n])
         if self._day is not None and day0 <= self._day <= day1:
             live = self._live(devices or ())
-            for k, (key, first) in sorted(self._first.items()):
-                if channel in (None, k[0]) and address in (None, k[1]):
-                    last = self._last.get(k, first)
-                    now = live.get((k, key))
-                    if now:  # a counter read lower than at the last mark is counted at the next one
-                        last = [max(a, b) for a, b in zip(now, last)]
-                    deltas = b"".join(struct.pack(">f", b - a) for a, b in zip(first, last))
-                    yield self._day, k[0], k[1], self._named(key, deltas)
+            for k, (key, counts) in sorted(self._counters.items()):
+                if channel in (None, k >> 8) and address in (None, k & 0xFF):
+                    deltas = _deltas(counts)
+                    now = live.get(k)
+                    if now and now[0] == key:  # a counter read lower than at the last mark waits for the next
+                        n = len(deltas)
+                        deltas = [max(now[1][i], counts[n + i]) - counts[i] for i in range(n)]
+                    yield self._day, k >> 8, k & 0xFF, self._named(key, b"".join(struct.pack(">f", x) for x in deltas))
 
     def _live(self, devices):
-        """{((channel, address), "type/model"): energy counters} of the devices read now."""
+        """{(channel << 8) | address: ("type/model", energy counters)} of the devices read now."""
         out = {}
         for d in devices:
-            if d.online and d.good_polls and d.map and (d.channel, d.address) in self._first:
-                key = "%s/%s" % (d.type, d.model or "")
-                dmap, pts = self.points_of(key)
-                out[(d.channel, d.address), key] = _counters(d, dmap, pts)
+            k = (d.channel << 8) | d.address
+            if d.online and d.good_polls and d.map and k in self._counters:
+                dmap, pts, key = self.points_of("%s/%s" % (d.type, d.model or ""))
+                out[k] = (key, _counters(d, dmap, pts))
         return out
 
     def _named(self, key, packed):

@@ -109,8 +109,18 @@ class Log:
         self.log(ERROR, msg)
 
     def exception(self, msg, exc):
-        """Logs ``msg`` with the exception's traceback."""
-        self.log(ERROR, "%s: %r\n%s" % (msg, exc, format_exception(exc).rstrip()))
+        """Logs ``msg`` with the exception's traceback; on a heap with no room for that, the
+        message and the exception's type alone, else nothing: logging a failure never fails (the
+        supervisor logs before it restarts a task; a MemoryError here ended its loop, at 208 KB)."""
+        try:
+            self.log(ERROR, "%s: %r\n%s" % (msg, exc, format_exception(exc).rstrip()))
+            return
+        except MemoryError:
+            pass
+        try:
+            self.log(ERROR, "%s: %s (no room on the heap for its traceback)" % (msg, type(exc).__name__))
+        except MemoryError:
+            pass
 
     def recent(self, n=None):
         """The most recent entries, oldest first."""

@@ -31,6 +31,11 @@ START_TRIES = const(3)
 START_RETRY_MS = const(2000)
 _IDLE_MS = const(1000)  # longest nap, so device list changes are noticed quickly
 LIVE, STALE, OFFLINE = "live", "stale", "offline"
+# One block's reply, for the pollers of all three channels: a reply is copied in at the end of its
+# request and its mapped registers out to the device before the poller awaits anything again, so
+# no two polls ever use it at once (one buffer instead of one per channel).
+_BLOCK = bytearray(2 * 125)
+_BLOCK_MV = memoryview(_BLOCK)
 
 
 def serial_problem(serial):
@@ -128,8 +133,6 @@ class Poller:
         self.on_change = None  # on_change(device, fields): went online or offline (the uplink's events)
         self.on_poll = None  # on_poll(device): after each good poll
         self.interval_ms = None  # every device's poll interval when set (tests), else its map's
-        self._block = bytearray(2 * 125)  # one block's reply; its mapped registers go to the device
-        self._block_mv = memoryview(self._block)
 
     def set_devices(self, entries, interval_ms=None):
         """Takes the configured entries of this channel; unchanged devices keep their state.
@@ -232,7 +235,7 @@ class Poller:
         self.probes += 1
         fn, addr, count = d.map.probe_request()
         try:
-            await self.channel.request(d.address, fn, addr, count, out=self._block, priority=PROBE,
+            await self.channel.request(d.address, fn, addr, count, out=_BLOCK, priority=PROBE,
                                        timeout_ms=self.probe_timeout_ms, retries=0)
         except ExceptionReply:
             pass  # something answers there: its poll will tell
@@ -295,8 +298,8 @@ class Poller:
             if not d.identified:
                 await self._identify(d, priority)
             for i, (fn, addr, count) in enumerate(d.map.blocks):
-                await self.channel.request(d.address, fn, addr, count, out=self._block, priority=priority)
-                d.map.keep(i, self._block_mv, d.raw)
+                await self.channel.request(d.address, fn, addr, count, out=_BLOCK, priority=priority)
+                d.map.keep(i, _BLOCK_MV, d.raw)
         except ModbusError as exc:
             self._failed(d, exc)
             return False

@@ -84,9 +84,10 @@ def writable_point(dmap, model, pt):
         return WriteError("point", "not a setting the %s lets the logger write" % dmap.label, NOT_WRITABLE)
     if pt.models and model not in pt.models:
         return WriteError("point", "the %s %s has no setting %s" % (dmap.label, model or "(model not read yet)",
-                                                                  pt.label), NOT_WRITABLE)
+                                                                  dmap.label_of(pt)), NOT_WRITABLE)
     if pt.name not in dmap.limits:
-        return WriteError("point", "%s: the register map gives no limits, so it is not written" % pt.label, NO_LIMITS)
+        return WriteError("point", "%s: the register map gives no limits, so it is not written" % dmap.label_of(pt),
+                          NO_LIMITS)
     return None
 
 
@@ -138,7 +139,8 @@ class Governor:
         low, high = device.map.limits[pt.name]
         v = value_of(pt, raw)
         if not low <= v <= high:
-            raise WriteError("value", "%s %s is outside %s-%s %s" % (pt.label, v, low, high, pt.unit), RANGE)
+            raise WriteError("value", "%s %s is outside %s-%s %s" % (device.map.label_of(pt), v, low, high, pt.unit),
+                             RANGE)
         key = (device.channel, device.address, pt.address)
         last = self._last.get(key)
         if last is None:
@@ -149,7 +151,7 @@ class Governor:
         else:
             left = (wait - since + 999) // 1000
             raise WriteError("value", "%s was written less than %d s ago: try again in %d s"
-                             % (pt.label, self.interval_s(), left), TOO_SOON)
+                             % (device.map.label_of(pt), self.interval_s(), left), TOO_SOON)
 
     # -- the bus ---------------------------------------------------------------------------------
 
@@ -186,7 +188,7 @@ class Governor:
         entry["read_back"] = value_of(pt, back)
         if back != raw:
             raise WriteError("value", "%s: %s written, the device holds %s"
-                             % (pt.label, entry["new"], entry["read_back"]), MISMATCH)
+                             % (device.map.label_of(pt), entry["new"], entry["read_back"]), MISMATCH)
         return WRITTEN
 
     # -- the two ways in -------------------------------------------------------------------------
@@ -270,7 +272,8 @@ class Governor:
             if not pt.writable or (pt.models and device.model not in pt.models):
                 continue
             limits = device.map.limits.get(pt.name)
-            item = {"point": pt.name, "label": pt.label, "register": pt.address, "unit": pt.unit, "step": pt.scale,
+            item = {"point": pt.name, "label": device.map.label_of(pt), "register": pt.address, "unit": pt.unit,
+                    "step": pt.scale,
                     "min": limits[0] if limits else None, "max": limits[1] if limits else None,
                     "choices": device.map.choices(pt), "writable": limits is not None, "value": None, "error": None}
             if not limits:

@@ -5,7 +5,7 @@ import json
 
 from microdot import Response
 
-from firmware.api.common import ApiError, error, json_chunks
+from firmware.api.common import ApiError, error, json_chunks, packed
 from firmware.log import DEBUG, ERROR, INFO, WARNING
 from firmware.rs485 import CHANNELS, label, section
 from firmware.settings import describe
@@ -31,10 +31,15 @@ def _device_chunks(monitor):
 
 
 def entry_chunks(entry):
-    """A device's JSON in pieces, its values one at a time: an inverter's values with their labels
-    and words are ~2 KB as one string, a run of free heap a fragmented small heap may not have."""
+    """A device's JSON in pieces, a key at a time and its values one at a time: an inverter's values
+    with their labels and words are ~2 KB as one string, and the rest ~700 bytes, runs of free heap
+    a fragmented small heap may not have (at 208 KB, 700-byte pieces failed with 28 KB free)."""
     values = entry.pop("values")
-    yield json.dumps(entry)[:-1] + ',"values":{'
+    sep = "{"
+    for k, v in entry.items():
+        yield sep + json.dumps(k) + ":" + json.dumps(v)
+        sep = ","
+    yield sep + '"values":{'
     sep = ""
     for name, value in values.items():
         yield sep + json.dumps(name) + ":" + json.dumps(value)
@@ -42,10 +47,10 @@ def entry_chunks(entry):
     yield "}}"
 
 
-def _point_meta(pt):
-    """A point as the page needs it: label, unit, whether its history is kept, and a power's role
-    (its sign said in words: battery > 0 discharging, grid > 0 importing)."""
-    out = {"label": pt.label, "unit": pt.unit, "history": pt.main}
+def _point_meta(m, pt):
+    """A point of map ``m`` as the page needs it: label, unit, whether its history is kept, and a
+    power's role (its sign said in words: battery > 0 discharging, grid > 0 importing)."""
+    out = {"label": m.label_of(pt), "unit": pt.unit, "history": pt.main}
     if pt.role in SIGNED_ROLES:
         out["role"] = pt.role
     return out
@@ -61,7 +66,7 @@ def _meta_chunks(head, maps):
     for t in sorted(maps):
         m = maps[t]
         yield sep + json.dumps(t) + ": {" + ", ".join(
-            "%s: %s" % (json.dumps(pt.name), json.dumps(_point_meta(pt))) for pt in m.polled()) + "}"
+            "%s: %s" % (json.dumps(pt.name), json.dumps(_point_meta(m, pt))) for pt in m.polled()) + "}"
         sep = ", "
     yield "}}"
 
@@ -88,11 +93,11 @@ def routes(app, logger):
 
     @app.get("/api/status")
     async def status(request):
-        return Response(body=json_chunks(logger.status().items()), headers=_JSON)
+        return Response(body=packed(json_chunks(logger.status().items())), headers=_JSON)
 
     @app.get("/api/devices")
     async def devices(request):
-        return Response(body=_device_chunks(logger.monitor), headers=_JSON)
+        return Response(body=packed(_device_chunks(logger.monitor)), headers=_JSON)
 
     @app.get("/api/meta")
     async def meta(request):
@@ -111,7 +116,7 @@ def routes(app, logger):
         p, d = logger.monitor.find(ch, addr)
         if d is None:
             raise ApiError(404, "No device at %s address %d" % (label(ch), addr))
-        return Response(body=entry_chunks(logger.monitor.entry(p, d, False)), headers=_JSON)
+        return Response(body=packed(entry_chunks(logger.monitor.entry(p, d, False))), headers=_JSON)
 
     @app.get("/api/openapi.yaml")
     async def openapi(request):

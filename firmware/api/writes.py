@@ -35,7 +35,7 @@ def _label(maps, entry):
         return None
     dmap = maps.get((entry.get("channel"), entry.get("address")))
     pt = dmap.point(name) if dmap else None
-    return pt.label if pt else sendable(words(name))  # a name a client sent is its own text
+    return dmap.label_of(pt) if pt else sendable(words(name))  # a name a client sent is its own text
 
 
 def _chunks(audit, n, unrecorded, maps):

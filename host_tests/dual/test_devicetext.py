@@ -28,8 +28,9 @@ def test_every_type_and_point_has_words():
     assert {t: m.label for t, m in MAPS.items()} == TYPE_NAMES
     for t, m in MAPS.items():
         for pt in m.points:
-            assert pt.label and "_" not in pt.label and pt.label[0].isupper(), (t, pt.name, pt.label)
-            assert pt.label != pt.name
+            label = m.label_of(pt)
+            assert label and "_" not in label and label[0].isupper(), (t, pt.name, label)
+            assert label != pt.name
     # the roles the plant's summary needs are there, and the energy counters are kept by the history
     roles = {pt.role for m in MAPS.values() for pt in m.points if pt.role}
     assert roles == set(devicemap.ROLES), roles
@@ -125,4 +126,4 @@ def test_a_map_with_bad_words_is_refused_naming_the_field():
         else:
             raise AssertionError("accepted %r" % (bad,))
     m = load({})
-    assert m.points[0].label == "A"  # a user's map without labels: the name in words, not an id with _
+    assert m.label_of(m.points[0]) == "A"  # a user's map without labels: the name in words, not an id with _

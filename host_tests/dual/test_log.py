@@ -64,3 +64,18 @@ def test_a_wrapped_uptime_reads_back_as_it_was_logged():
     ms = log.recent()[0][0]
     assert -5000 <= ms < -4000, ms  # -5000 and the time since the log was made (a loaded machine)
     assert raises(ValueError, lambda: Log(capacity=63))
+
+
+class _NoRoom(Exception):
+    """An exception whose text cannot be made: as a full heap refuses the traceback's string."""
+
+    def __repr__(self):
+        raise MemoryError("memory allocation failed, allocating 560 bytes")
+
+
+def test_logging_a_failure_never_fails_on_a_full_heap():
+    log = Log(echo=False)
+    log.exception("task uplink failed (restart 1)", _NoRoom())  # raises nothing
+    entry = log.recent()[-1]
+    assert entry[1] == ERROR, entry
+    assert entry[2] == "task uplink failed (restart 1): _NoRoom (no room on the heap for its traceback)", entry

@@ -180,11 +180,12 @@ def test_discovery_configs_and_removal():
     mains = [p.name for p in MAPS["atess_inverter"].polled("PCS") if p.main]
     inv_msgs = [m for m in msgs if "/AB12345678_1_1/" in m[0]]
     assert [m[0] for m in inv_msgs] == ["homeassistant/sensor/AB12345678_1_1/%s/config" % n for n in mains]
-    cfg = json.loads(inv_msgs[0][1])
+    assert all(isinstance(p, list) and max(len(x) for x in p) < 300 for _, p, _ in msgs), msgs[0]  # in pieces
+    cfg = json.loads("".join(inv_msgs[0][1]))
     assert cfg["state_topic"] == BASE + "1/1/state" and cfg["availability_topic"] == BASE + "status"
     assert cfg["value_template"] == "{{ value_json['values']['%s'] }}" % mains[0]
     assert cfg["device"]["serial_number"] == "ATS1000001" and cfg["expire_after"] == 900
-    soc = [json.loads(p) for t, p, _ in inv_msgs if t.endswith("/battery_soc/config")][0]
+    soc = [json.loads("".join(p)) for t, p, _ in inv_msgs if t.endswith("/battery_soc/config")][0]
     assert soc["unit_of_measurement"] == "%" and soc["unique_id"] == "AB12345678_1_1_battery_soc"
     assert all(m[2] is True for m in msgs)
     assert list(disc.messages(False)) == []  # nothing changed: nothing sent again
