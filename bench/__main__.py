@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, figures printed."""
 
-from bench import bus, gateway, gcheap, history, history_start, modbus, page, uplink, web
+from bench import bus, events, gateway, gcheap, history, history_start, modbus, page, uplink, web
 
 modbus.main()
 bus.main()
@@ -8,6 +8,7 @@ gateway.main()
 web.main()
 history.main()
 history_start.main()
+events.main()
 page.main()
 uplink.main()
 gcheap.main()
