@@ -3,13 +3,15 @@
 A scan runs in the background and shares the bus with polling (modbus.scheduler's probe
 priority: polls go first, the scan gets a bounded share while they keep the bus busy). Per
 address: one short request (``TIMEOUT_MS``, no retry) to see whether anything answers (a reply or
-an exception reply); if so, each map's own identification: its probe register (a model code in
-its model ranges, or a value inside its probe range), then the model and serial number where the
-map says. These get a longer timeout and one retry (``IDENTIFY_TIMEOUT_MS``): something answered
-there, and one slow or lost reply must not leave it without its type; a device that keeps quiet
-about a register it lacks costs two of them per map that asks. Already-configured addresses are
-reported from what the poller knows, not probed again. Nothing is stored: adding a found device
-is the ordinary ``POST /api/devices``.
+an exception reply; a reply from another unit is asked again once, as a device's late reply to
+an earlier request must not make an empty address look garbled); if so, each map's own
+identification: its probe register (a model code in its model ranges, or a value inside its
+probe range), then the model and serial number where the map says. The identifying reads get a
+longer timeout and one retry (``IDENTIFY_TIMEOUT_MS``): something answered there, and one slow
+or lost reply must not leave it without its type; a device that keeps quiet about a register it
+lacks costs two of them per map that asks. Already-configured addresses are reported from what
+the poller knows, not probed again. Nothing is stored: adding a found device is the ordinary
+``POST /api/devices``.
 """
 
 import asyncio
@@ -17,7 +19,7 @@ import asyncio
 from micropython import const
 
 from firmware import devicemap
-from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusError
+from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, ModbusError, WrongUnit
 from firmware.modbus.scheduler import PROBE
 
 TIMEOUT_MS = const(100)  # a real device answers well within this
@@ -101,6 +103,8 @@ class Scan:
 
     async def _try(self, address):
         first = await self._ask(address, 3, 0, 1, short=True)
+        if isinstance(first, WrongUnit):  # maybe another unit's late reply: ask once more
+            first = await self._ask(address, 3, 0, 1, short=True)
         if isinstance(first, ModbusError) and not isinstance(first, (ExceptionReply, CrcError, FrameError)):
             return  # silence: nothing there
         entry = {"address": address, "type": None, "model": None, "serial": None, "configured": False}

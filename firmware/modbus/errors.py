@@ -21,6 +21,11 @@ class FrameError(ModbusError):
     """The reply is malformed: truncated, too long, wrong unit, wrong function, wrong echo."""
 
 
+class WrongUnit(FrameError):
+    """A well-formed reply from another unit: a device answering as the wrong one, or another
+    unit's reply that came after its request had timed out."""
+
+
 EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",

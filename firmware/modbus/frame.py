@@ -7,7 +7,7 @@ registers, writes of 1-1968 coils or 1-123 registers, addresses 0-65535, unit id
 from micropython import const
 
 from firmware.modbus.crc import crc16
-from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, RequestError
+from firmware.modbus.errors import CrcError, ExceptionReply, FrameError, RequestError, WrongUnit
 
 READ_COILS = const(1)
 READ_DISCRETE_INPUTS = const(2)
@@ -132,7 +132,7 @@ def check(buf, n, request):
     if buf[n - 2] != crc & 0xFF or buf[n - 1] != crc >> 8:
         raise CrcError("reply CRC %02x%02x, computed %04x" % (buf[n - 1], buf[n - 2], crc))
     if buf[0] != unit:
-        raise FrameError("reply from unit %d, expected %d" % (buf[0], unit))
+        raise WrongUnit("reply from unit %d, expected %d" % (buf[0], unit))
     fn = buf[1]
     if fn == function | 0x80:
         if n != 5:

@@ -5,7 +5,15 @@ from support import raises
 
 from firmware.compat import MICROPYTHON
 from firmware.modbus import crc, frame
-from firmware.modbus.errors import EXCEPTION_NAMES, CrcError, ExceptionReply, FrameError, ModbusError, RequestError
+from firmware.modbus.errors import (
+    EXCEPTION_NAMES,
+    CrcError,
+    ExceptionReply,
+    FrameError,
+    ModbusError,
+    RequestError,
+    WrongUnit,
+)
 
 
 def _hex(buf, n):
@@ -115,7 +123,8 @@ def test_bad_replies_raise_the_right_error():
     bad_crc[-1] ^= 1
     assert isinstance(raises(CrcError, frame.check, bad_crc, len(bad_crc), req), ModbusError)
     raises(FrameError, frame.check, good, 4, req)  # truncated
-    assert "unit 2" in str(raises(FrameError, frame.check, _reply(b"\x02\x03\x04\x00\x0a\x01\x02"), 9, req))
+    wrong = raises(FrameError, frame.check, _reply(b"\x02\x03\x04\x00\x0a\x01\x02"), 9, req)
+    assert "unit 2" in str(wrong) and isinstance(wrong, WrongUnit)  # a scan asks again: maybe a late reply
     assert "function 4" in str(raises(FrameError, frame.check, _reply(b"\x01\x04\x04\x00\x0a\x01\x02"), 9, req))
     raises(FrameError, frame.check, _reply(b"\x01\x03\x02\x00\x0a"), 7, req)  # 1 register, 2 asked
     frame.build(req, 1, 6, 1, 3)
