@@ -369,6 +369,28 @@ def test_the_loggers_utc_times_show_in_the_browsers_time_zone(env):
     ctx.close()
 
 
+def test_the_logs_filter_is_not_undone_by_an_earlier_refresh(env):
+    """A refresh of everything asked before the filter changed, answered after the filtered page:
+    the table stays filtered (the latest request wins)."""
+    sim, br = env
+    expect = br.sync_api.expect
+    page = br.page(390, 844, _session(sim))
+    page.goto(sim.url("/#log"))
+    expect(page.locator("#events tr").first).to_be_visible(timeout=10000)
+    held = []
+    page.route(re.compile(r".*/api/events\?n=50$"), lambda route: held.append(route))
+    page.evaluate("() => { V.log.more(true); }")  # a refresh of everything, held back (not awaited)
+    page.select_option("#ev-level", "warning,fault")
+    others = page.locator("#events tr:not(.fault):not(.warning)")
+    expect(others).to_have_count(0, timeout=10000)  # the filtered page is shown (rows or "none logged")
+    assert held, "the refresh was not held"
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(500)
+    expect(others).to_have_count(0)
+    page.close()
+
+
 def test_the_log_pages_back_with_older(env):
     sim, br = env
     expect = br.sync_api.expect
@@ -471,7 +493,7 @@ def test_a_fault_is_shown_in_words_and_logged(env):
         page.select_option("#ev-level", "warning,fault")
         expect(page.locator("#events tr.fault", has_text="RS485-1 address 2").filter(
             has_text="Fault: AC no utility fault").first).to_be_visible(timeout=10000)
-        expect(page.locator("#events tr").first).to_have_class(re.compile(r"\b(fault|warning)\b"))
+        expect(page.locator("#events tr").first).to_have_class(re.compile(r"\b(fault|warning)\b"), timeout=10000)
         expect(page.locator("#events tr:not(.fault):not(.warning)")).to_have_count(0)
         shot(page, "log-faults")
         page.close()

@@ -298,9 +298,10 @@ V.log = {
   async more(fresh) {
     let r;
     if (!fresh) this.paged = true;
-    const level = $("#ev-level").value;
+    const level = $("#ev-level").value, mine = this.asked = (this.asked || 0) + 1;  // the latest request wins
     try { r = await api("GET", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before) + (level ? "&level=" + level : "")); }
-    catch (e) { if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
+    catch (e) { if (mine !== this.asked) return; if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
+    if (mine !== this.asked) return;  // a refresh asked before the filter changed: not what is shown now
     const tb = $("#events tbody");
     if (fresh) tb.textContent = "";
     for (const e of r.events) {
