@@ -132,7 +132,9 @@ async def silent_device(ch):
     exc = await expect_error(ch, ReplyTimeout, 11, "silent")
     took = ticks_diff(ticks_ms(), t0)
     expect(ch.device(11).timeouts == 2, "timeouts %d, expected 2 (one retry)" % ch.device(11).timeouts)
-    expect(took < 2 * ch.response_timeout_ms + 300, "took %d ms" % took)
+    # two tries of the timeout each, not more (a timeout not kept would take seconds); a loaded
+    # 2-core machine adds to it (1,400 ms seen against 1,000)
+    expect(took < 2 * ch.response_timeout_ms + 800, "took %d ms" % took)
     expect("no reply" in str(exc), str(exc))
     await next_succeeds(ch)
 
