@@ -4,7 +4,6 @@ device's map), settings saved (which section, from where), the logger's start (w
 cause) and a factory reset."""
 
 from firmware import devicetext
-from firmware.poller import serial_problem
 from firmware.rs485 import CHANNELS, label, section
 
 # A settings section in words (the page's names for its forms).
@@ -61,7 +60,7 @@ class Events:
         """A device went online or offline (the poller's ``on_change``)."""
         if fields["event"] == "online":
             serial = fields.get("serial")
-            bad = serial and serial_problem(serial)
+            bad = serial and d.serial_problem  # the poller judged it when it read it
             text = "Came online" + (", serial number %s" % serial if serial else "")
             if bad:  # manual 6.2: the server does not take a device with an illegal serial number
                 text += " (not valid: %s; the server may not show this device)" % bad

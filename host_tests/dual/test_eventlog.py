@@ -9,7 +9,7 @@ from support import tmpdir
 from firmware import devicemap
 from firmware.eventlog import EventLog
 from firmware.events import Events
-from firmware.poller import Device
+from firmware.poller import Device, serial_problem
 
 MAPS = devicemap.load_all()
 
@@ -137,6 +137,7 @@ def test_device_changes_in_words():
     ev.point_changed(inv, m.point("fault_word_3"), 0x0100, 0x0001)
     ev.point_changed(inv, m.point("running_state"), 2, 3)
     ev.point_changed(inv, m.point("running_state"), 3, 42)
+    inv.serial, inv.serial_problem = "ATS-1", serial_problem("ATS-1")  # as the poller leaves them
     ev.changed(inv, {"event": "online", "serial": "ATS-1"})
     assert store.got == [
         ("online", "info", "Came online, serial number ATS1000001", name),
