@@ -80,6 +80,14 @@ async function api(method, path, body, raw) {
   return data;
 }
 
+// A view's GET whose answer counts only if no later one of the same ``kind`` was asked meanwhile
+// (a quicker later choice, a filter changed): the answer, or LATER; its error only if it is the latest.
+const LATER = {};
+async function latest(view, kind, path) {
+  const mine = view[kind] = (view[kind] || 0) + 1;
+  try { const r = await api("GET", path); return mine === view[kind] ? r : LATER; }
+  catch (e) { if (mine === view[kind]) throw e; return LATER; }
+}
 function say(text, bad) { const m = $("#msg"); m.textContent = text || ""; m.className = bad ? "err" : "ok"; m.hidden = !text; }
 
 // A failure outside a form: a 401 on a logged-in view means the session ended.

@@ -163,22 +163,20 @@ V.energy = {
     const q = whole ? "/api/history/plant?figure=" + pt + span
       : "/api/history?channel=" + d.channel + "&address=" + d.address + "&point=" + pt + span;
     $("#e-day-csv").href = q + "&format=csv"; $("#e-day-csv").hidden = false;
-    const mine = this.asked = (this.asked || 0) + 1;  // a quicker later choice wins over an earlier one
     try {
-      const r = await api("GET", q);
-      if (mine !== this.asked) return;
+      const r = await latest(this, "asked", q);
+      if (r === LATER) return;
       this.last = () => lineChart(box, [[null, r.points]], t0, t1, r.unit || (d && pointInfo(d.type, pt) || {}).unit);
       $("#e-day-csv").hidden = !r.points.length;
       this.last();
-    } catch (e) { if (mine !== this.asked) return; if (e.status === 401) fail(e); else noData(box, e.message); }
+    } catch (e) { if (e.status === 401) fail(e); else noData(box, e.message); }
   },
   async energy() {
     const [ch, a] = ($("#e-of").value || "/").split("/").map(Number), q = "/api/energy" + (a ? "?channel=" + ch + "&address=" + a : "");
     $("#e-bar-csv").href = q + (a ? "&" : "?") + "format=csv";
-    const mine = this.barsAsked = (this.barsAsked || 0) + 1;
     let got;
-    try { got = await api("GET", q); } catch (e) { if (mine === this.barsAsked) { if (e.status === 401) fail(e); else noData($("#e-bar-chart"), e.message); } return; }
-    if (mine !== this.barsAsked) return;
+    try { got = await latest(this, "barsAsked", q); } catch (e) { if (e.status === 401) fail(e); else noData($("#e-bar-chart"), e.message); return; }
+    if (got === LATER) return;
     this.e = got;
     const rows = a ? this.e.days : this.e.plant, sel = $("#e-ctr"), keep = sel.value, names = new Set();
     for (const r of rows) for (const k in r.energy) if (counterLabel(k)) names.add(k);

@@ -298,10 +298,10 @@ V.log = {
   async more(fresh) {
     let r;
     if (!fresh) this.paged = true;
-    const level = $("#ev-level").value, mine = this.asked = (this.asked || 0) + 1;  // the latest request wins
-    try { r = await api("GET", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before) + (level ? "&level=" + level : "")); }
-    catch (e) { if (mine !== this.asked) return; if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
-    if (mine !== this.asked) return;  // a refresh asked before the filter changed: not what is shown now
+    const level = $("#ev-level").value;  // a refresh asked before the filter changed is not what is shown now
+    try { r = await latest(this, "asked", "/api/events?n=50" + (fresh ? "" : "&before=" + this.before) + (level ? "&level=" + level : "")); }
+    catch (e) { if (e.status === 401) fail(e); else { $("#ev-none").hidden = false; $("#ev-none").textContent = e.message; } return; }
+    if (r === LATER) return;
     const tb = $("#events tbody");
     if (fresh) tb.textContent = "";
     for (const e of r.events) {
