@@ -112,6 +112,8 @@ class Relay:
             os.write(self._m, reply)
             if fault == "noise":
                 # The master models wire time: the reply is still on the wire for 10 bits a byte.
-                # Noise *between* frames starts once it has passed, plus a gap past t3.5.
-                time.sleep(len(reply) * 10 / self.baud + 0.010)
+                # Noise *between* frames starts once it has passed, plus a gap past t3.5: 100 ms,
+                # as a master on a loaded machine may read the reply's end late (10 ms: the noise
+                # was read with it, "reply of 26 bytes"); the scenario waits 0.3 s for the noise.
+                time.sleep(len(reply) * 10 / self.baud + 0.100)
                 os.write(self._m, b"\xff\x03\x02\x00\x2a\x55")
